@@ -1,0 +1,25 @@
+"""djfapi's settings: one ``DJFAPI = {...}`` dict in the Django settings.
+
+Keys read so far: ``JWT_KEY`` (one key, or ``{kid: key}`` for rotation),
+``JWT_ALGORITHMS`` (list, default ``["HS256"]``), ``JWT_ISSUER`` (checked when set),
+``JWT_LEEWAY`` (seconds, default 0), ``PAGINATION`` (``default_limit``, ``max_limit``),
+``THREADPOOL_SIZE`` (worker threads of generated endpoints per process, default 40),
+``MAX_BODY_SIZE`` (bytes per request body of generated routes, default 1 MiB),
+``MAX_NESTED_ITEMS`` (items per nested list in one write, default 1000),
+``HEALTH_TIMEOUT`` (seconds, default 2), ``SENTRY_DSN``.
+Arguments given to a ``JWTToken`` or a router schema take precedence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+#: The model field that holds a row's tenant: filtered by default, set from the token on create.
+TENANT_FIELD = "tenant_id"
+
+
+def setting(name: str, default: Any = None) -> Any:
+    """``settings.DJFAPI[name]``, or ``default`` when unset."""
+    return getattr(settings, "DJFAPI", {}).get(name, default)

@@ -1,0 +1,90 @@
+"""Wake-ups, the receiving side: one listener per hub, reconnecting until the hub stops.
+
+The PostgreSQL listener is an async psycopg connection built from Django's
+``DATABASES`` entry (same server, credentials and options, ``application_name``
+included), in autocommit, doing nothing but ``LISTEN``. The Redis listener is a
+``redis.asyncio`` pub/sub subscription. Each wakes the hub on every message and once
+after every (re)connection, since wake-ups sent while it was away are lost; the hub's
+safety poll covers the time in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from djfapi.live import wakeups
+
+logger = logging.getLogger("djfapi.live")
+
+Wake = Callable[[int | None], None]
+BACKOFF_MIN, BACKOFF_MAX = 0.5, 10.0
+
+
+def _event_id(payload: Any) -> int | None:
+    if isinstance(payload, bytes):
+        payload = payload.decode("ascii", "replace")
+    return int(payload) if isinstance(payload, str) and payload.isdigit() else None
+
+
+def postgresql_params() -> dict[str, Any]:
+    """Connection keywords for psycopg, from the outbox database's Django settings."""
+    from django.db import connections
+
+    from djfapi.live.outbox import _alias
+
+    params = dict(connections[_alias()].get_connection_params())
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)  # Django's sync cursor and adapters; LISTEN needs neither
+    return params
+
+
+async def listen_postgresql(wake: Wake) -> None:
+    import psycopg
+    from psycopg import sql
+
+    backoff = BACKOFF_MIN
+    while True:
+        try:
+            params = postgresql_params()
+            async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as connection:
+                await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(wakeups.channel())))
+                backoff = BACKOFF_MIN
+                wake(None)
+                async for notify in connection.notifies():
+                    wake(_event_id(notify.payload))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.warning("djfapi.live: the LISTEN connection failed (%s); reconnecting in %.1f s", error, backoff)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX)
+
+
+async def listen_redis(wake: Wake) -> None:
+    import redis.asyncio
+
+    backoff = BACKOFF_MIN
+    while True:
+        url = wakeups.redis_url()
+        if url is None:
+            return
+        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(wakeups.channel())
+                backoff = BACKOFF_MIN
+                wake(None)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        wake(_event_id(message.get("data")))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.warning("djfapi.live: the Redis subscription failed (%s); reconnecting in %.1f s", error, backoff)
+        finally:
+            await client.aclose()
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX)

@@ -1,0 +1,150 @@
+"""Reading and pruning the outbox: plain, synchronous ORM and SQL, run in worker threads."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, router, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from djfapi.conf import setting
+
+DEFAULT_RETENTION = 24 * 3600
+PRUNE_BATCH = 10_000
+
+
+def retention() -> float:
+    """``DJFAPI["LIVE_RETENTION"]``: seconds an event stays resumable (default 86400, one day)."""
+    return float(setting("LIVE_RETENTION", DEFAULT_RETENTION))
+
+
+@dataclass(frozen=True)
+class Event:
+    """An outbox row, detached from the ORM (shared by every stream of a process)."""
+
+    id: int
+    model: str
+    object_id: str
+    action: str
+    tenant_id: str | None
+    refs: Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The PostgreSQL snapshot a read was made under: transactions below ``xmin`` are over,
+    those from ``xmax`` on had not started."""
+
+    xmin: int
+    xmax: int
+
+
+_FIELDS = ("id", "model", "object_id", "action", "tenant_id", "refs")
+
+
+def _alias() -> str:
+    from djfapi.live.models import ChangeEvent
+
+    return router.db_for_read(ChangeEvent)
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    refs = row[5]
+    if isinstance(refs, str):  # raw SQL on a backend that hands JSON back as text
+        refs = json.loads(refs)
+    return Event(int(row[0]), row[1], row[2], row[3], row[4], refs or {})
+
+
+def read_after(after: int, limit: int) -> tuple[list[Event], Snapshot | None]:
+    """Up to ``limit`` events after ``after`` in id order, with the snapshot they were read under.
+
+    On PostgreSQL the rows and the snapshot come from one statement, so they agree: an
+    id missing below a visible one belongs to a transaction that was still running in
+    that very snapshot, or that rolled back.
+    """
+    from djfapi.live.models import ChangeEvent
+
+    alias = _alias()
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        rows = ChangeEvent.objects.using(alias).filter(id__gt=after).order_by("id").values_list(*_FIELDS)[:limit]
+        return [_event(row) for row in rows], None
+    table = connection.ops.quote_name(ChangeEvent._meta.db_table)
+    sql = (
+        "WITH s AS (SELECT pg_current_snapshot() AS snap) "
+        "SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, "
+        "e.id, e.model, e.object_id, e.action, e.tenant_id, e.refs "
+        f"FROM s LEFT JOIN LATERAL (SELECT * FROM {table} WHERE id > %s ORDER BY id LIMIT %s) e ON true "
+        "ORDER BY e.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [after, limit])
+        rows = cursor.fetchall()
+    snapshot = Snapshot(int(rows[0][0]), int(rows[0][1]))
+    return [_event(row[2:]) for row in rows if row[2] is not None], snapshot
+
+
+def read_page(model: str, after: int, through: int, limit: int) -> list[Event]:
+    """Events of ``model`` in (``after``, ``through``], oldest first: a stream catching up."""
+    from djfapi.live.models import ChangeEvent
+
+    rows = (
+        ChangeEvent.objects.using(_alias())
+        .filter(model=model, id__gt=after, id__lte=through)
+        .order_by("id")
+        .values_list(*_FIELDS)[:limit]
+    )
+    return [_event(row) for row in rows]
+
+
+def newest_id() -> int:
+    """The highest event id there is (0 for an empty outbox)."""
+    from djfapi.live.models import ChangeEvent
+
+    return ChangeEvent.objects.using(_alias()).aggregate(newest=Max("id"))["newest"] or 0
+
+
+def pruned_through() -> int:
+    """Events up to this id may have been pruned: resuming from before it is a reset."""
+    from djfapi.live.models import PruneMark
+
+    mark = PruneMark.objects.using(_alias()).filter(id=1).values_list("pruned_through", flat=True).first()
+    return mark or 0
+
+
+def prune_events(older_than: float | None = None, *, now: datetime.datetime | None = None) -> int:
+    """Delete events older than ``older_than`` seconds (default ``LIVE_RETENTION``); return how many.
+
+    The newest event is always kept (it anchors the ids), and the prune mark is moved
+    before the rows go, so a stream resuming from a pruned position is told to reload
+    (``event: reset``) and never silently skips.
+    """
+    from djfapi.live.models import ChangeEvent, PruneMark
+
+    alias = router.db_for_write(ChangeEvent)
+    cutoff = (now or timezone.now()) - datetime.timedelta(seconds=retention() if older_than is None else older_than)
+    events = ChangeEvent.objects.using(alias)
+    bounds = events.aggregate(newest=Max("id"))
+    old = events.filter(created_at__lt=cutoff).aggregate(last=Max("id"))["last"]
+    if old is None:
+        return 0
+    bound = min(old, bounds["newest"] - 1)
+    if bound <= 0:
+        return 0
+    with transaction.atomic(using=alias):
+        mark, _ = PruneMark.objects.using(alias).select_for_update().get_or_create(id=1)
+        if bound > mark.pruned_through:
+            mark.pruned_through = bound
+            mark.save(update_fields=["pruned_through"])
+    deleted = 0
+    while True:
+        batch = list(events.filter(id__lte=bound).order_by("id").values_list("id", flat=True)[:PRUNE_BATCH])
+        if not batch:
+            return deleted
+        count, _ = events.filter(id__gte=batch[0], id__lte=batch[-1]).delete()
+        deleted += count

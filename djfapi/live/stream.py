@@ -1,0 +1,278 @@
+"""One subscription's stream: where it starts, what it reads next, what it sends.
+
+Delivery is pull-based. A stream keeps a single number, its position (the last event
+id it has dealt with), and reads the settled events after it from the hub — from the
+hub's in-memory tail when it is up to date, from the outbox in pages of at most 100
+when it is behind. Nothing is queued per stream, so a slow reader costs one page of
+memory, not a growing backlog; a reader that cannot take a page within
+``DJFAPI["LIVE_SEND_TIMEOUT"]`` seconds (default 30) is closed (``slow_consumer``) and
+resumes from its last event id.
+
+Streams with the same node, path and caller (identity, grants, ``crt``) share the
+visibility queries and the rendering of each event (``Shared``): 200 tabs of one
+dashboard cost one query per page, not 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from djfapi.conf import setting
+from djfapi.live import outbox, visibility
+from djfapi.live.capture import DELETE, object_key
+from djfapi.live.hub import Hub, current_hub
+from djfapi.live.outbox import Event
+from djfapi.live.visibility import Verdict
+from djfapi.routing import queries
+from djfapi.schemas.access import Access, AccessToken
+from djfapi.utils.fastapi_django import request_signalling, run_signalled
+
+if TYPE_CHECKING:
+    from djfapi.routing.django import DjangoRouterSchema
+
+PAGE = 100
+SHARED_CACHE = 1024  # verdicts kept per group of identical subscribers
+SHOWN_LIMIT = 10_000  # objects a stream remembers having shown (for hard deletes under a custom filter)
+_PER_TOKEN = {"exp", "iat", "nbf", "jti"}
+
+
+def heartbeat() -> float:
+    """``DJFAPI["LIVE_HEARTBEAT"]``: seconds between keep-alives on an idle stream (default 15)."""
+    return float(setting("LIVE_HEARTBEAT", 15.0))
+
+
+def send_timeout() -> float:
+    """``DJFAPI["LIVE_SEND_TIMEOUT"]``: seconds a client may take to accept a page (default 30)."""
+    return float(setting("LIVE_SEND_TIMEOUT", 30.0))
+
+
+class SlowConsumer(Exception):
+    """The client did not take what was sent within the send timeout."""
+
+
+class Transport(Protocol):
+    """SSE or WebSocket framing of a stream's messages."""
+
+    async def send_event(self, event_id: int, action: str, payload: bytes) -> None: ...
+
+    async def send_control(self, name: str, position: int | None, payload: dict[str, Any]) -> None: ...
+
+    async def send_ping(self, position: int) -> None: ...
+
+    async def close(self, reason: str, message: str) -> None: ...
+
+
+@dataclass
+class Shared:
+    """Verdicts of one group of identical subscribers, computed once for all of them."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    verdicts: OrderedDict[int, Verdict] = field(default_factory=OrderedDict)
+    streams: int = 0
+
+    def store(self, verdicts: Mapping[int, Verdict]) -> None:
+        self.verdicts.update(verdicts)
+        while len(self.verdicts) > SHARED_CACHE:
+            self.verdicts.popitem(last=False)
+
+
+def sharing_key(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any]) -> Hashable:
+    """Subscribers with equal keys see exactly the same events with the same bodies.
+
+    The token's claims count except its validity times and id; so does what the caller
+    was granted (which ``JWTTokenDjangoPermissions`` reads from the database).
+    """
+    path = tuple(sorted((name, str(value)) for name, value in ids.items()))
+    if access is None:
+        return (id(node), path, None)
+    claims = json.dumps(access.token.model_dump(exclude=_PER_TOKEN), sort_keys=True, default=str)
+    return (id(node), path, claims, str(access.scope), tuple(sorted(access.granted_scopes)))
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a stream starts, decided before it is opened."""
+
+    requested: int | None  # the client's Last-Event-ID / since, if any
+    pruned_through: int = 0
+    newest: int = 0
+
+
+def prepare(
+    node: DjangoRouterSchema,
+    token: AccessToken | None,
+    scopes: tuple[str, ...] | None,
+    ids: Mapping[str, Any],
+    requested: int | None,
+) -> tuple[Access | None, Start]:
+    """The caller's access (403), the path's ancestors (404) and the outbox's bounds: in a worker thread."""
+    security = node.security
+    access = security.authorize(token, scopes) if security is not None and token is not None else None
+    queries.require_parent(node, access, ids)
+    if requested is None:
+        return access, Start(None)
+    return access, Start(requested, outbox.pruned_through(), outbox.newest_id())
+
+
+prepare_signalled = request_signalling(prepare)
+_evaluate = request_signalling(visibility.evaluate)
+
+
+class Stream:
+    """One subscriber's stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        node: DjangoRouterSchema,
+        access: Access | None,
+        ids: Mapping[str, Any],
+        start: Start,
+        *,
+        leeway: float = 0.0,
+    ) -> None:
+        self.node = node
+        self.access = access
+        self.ids = dict(ids)
+        self.start = start
+        self.label = node.model._meta.label_lower
+        self.deadline = access.token.exp + leeway if access is not None else None
+        self.parent_key = (
+            (node.parent_field.attname, object_key(node.parent.model, ids[node.parent.id_name]))
+            if node.parent is not None
+            else None
+        )
+        self.key = sharing_key(node, access, ids)
+        self.shown: OrderedDict[str, None] | None = OrderedDict() if node.objects_filter is not None else None
+        self.hub: Hub | None = None
+        self.shared: Shared | None = None
+        self.position = 0
+
+    # -- opening and closing ---------------------------------------------------------
+
+    async def open(self) -> None:
+        """Join the hub (503 if the outbox cannot be read); nothing is sent yet."""
+        hub = current_hub()
+        await hub.attach()
+        self.hub = hub
+        shared = hub.shared.get(self.key)
+        if shared is None:
+            shared = hub.shared[self.key] = Shared()
+        shared.streams += 1
+        self.shared = shared
+
+    def close(self) -> None:
+        if self.shared is not None and self.hub is not None:
+            self.shared.streams -= 1
+            if self.shared.streams == 0:
+                self.hub.shared.pop(self.key, None)
+            self.shared = None
+        if self.hub is not None:
+            self.hub.detach()
+            self.hub = None
+
+    # -- running -----------------------------------------------------------------------
+
+    async def run(self, transport: Transport) -> None:
+        """Send ``ready`` (or ``reset``), then events and keep-alives until the token expires.
+
+        Raises ``SlowConsumer`` when the client stops taking what is sent.
+        """
+        hub = self.hub
+        assert hub is not None and hub.settled_through is not None
+        now_position = hub.settled_through
+        requested = self.start.requested
+        if requested is not None and requested < self.start.pruned_through:
+            self.position = now_position
+            await transport.send_control(
+                "reset",
+                self.position,
+                {
+                    "reason": "retention",
+                    "message": f"Events after {requested} are no longer kept; reload the data, then carry on from "
+                    f"this event's id.",
+                },
+            )
+        elif requested is not None and requested > max(self.start.newest, now_position):
+            self.position = now_position
+            await transport.send_control(
+                "reset",
+                self.position,
+                {
+                    "reason": "unknown_position",
+                    "message": f"There is no event {requested}; reload the data, then carry on from this event's id.",
+                },
+            )
+        else:
+            self.position = requested if requested is not None else now_position
+            await transport.send_control("ready", self.position, {})
+        await self._follow(hub, transport)
+
+    async def _follow(self, hub: Hub, transport: Transport) -> None:
+        interval = heartbeat()
+        next_ping = time.monotonic() + interval
+        while True:
+            if self.deadline is not None and time.time() >= self.deadline:
+                await transport.close("token_expired", "The token has expired; reconnect with a new one.")
+                return
+            version = hub.version
+            events, reached = await hub.events_after(self.position, self.label, PAGE)
+            if events:
+                sent = await self._deliver(events, transport)
+                if sent:
+                    next_ping = time.monotonic() + interval
+            self.position = reached
+            assert hub.settled_through is not None
+            if reached < hub.settled_through:
+                continue
+            waits = [next_ping - time.monotonic()]
+            if self.deadline is not None:
+                waits.append(self.deadline - time.time())
+            moved = await hub.wait(version, max(min(waits), 0.0))
+            if not moved and time.monotonic() >= next_ping:
+                await transport.send_ping(self.position)
+                next_ping = time.monotonic() + interval
+
+    async def _deliver(self, events: list[Event], transport: Transport) -> int:
+        if self.parent_key is not None:
+            attname, parent = self.parent_key
+            events = [event for event in events if event.refs.get(attname) == parent]
+        if not events:
+            return 0
+        sent = 0
+        for event, verdict in await self._verdicts(events):
+            if verdict.frame is None:
+                continue
+            if verdict.if_shown and (self.shown is None or event.object_id not in self.shown):
+                continue
+            await transport.send_event(event.id, event.action, verdict.frame)
+            sent += 1
+            self._remember(event)
+        return sent
+
+    async def _verdicts(self, events: list[Event]) -> list[tuple[Event, Verdict]]:
+        shared = self.shared
+        assert shared is not None
+        async with shared.lock:
+            missing = [event for event in events if event.id not in shared.verdicts]
+            fresh: Mapping[int, Verdict] = {}
+            if missing:
+                fresh = await run_signalled(_evaluate, node=self.node, access=self.access, ids=self.ids, events=missing)
+                shared.store(fresh)
+            return [(event, fresh.get(event.id) or shared.verdicts[event.id]) for event in events]
+
+    def _remember(self, event: Event) -> None:
+        if self.shown is None:
+            return
+        if event.action == DELETE:
+            self.shown.pop(event.object_id, None)
+            return
+        self.shown[event.object_id] = None
+        self.shown.move_to_end(event.object_id)
+        if len(self.shown) > SHOWN_LIMIT:
+            self.shown.popitem(last=False)

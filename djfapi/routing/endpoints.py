@@ -1,0 +1,208 @@
+"""The handlers behind the generated routes.
+
+Each handler runs inside one ``request_signalling`` call in a worker thread: the
+caller's authorisation (which may query the database), every query, the write's
+transaction and the rendering of the response body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections, models
+from django.db.models import QuerySet
+from starlette.requests import Request
+from starlette.responses import Response
+
+from djfapi.ops.context import record_access
+from djfapi.orm import writing
+from djfapi.orm.plan import QueryPlan
+from djfapi.orm.visibility import require_readable
+from djfapi.routing import queries
+from djfapi.routing.aggregate import AggregateFunction, AggregateValues
+from djfapi.routing.etags import is_not_modified
+from djfapi.routing.filters import CountAnnotation, ParsedFilters, annotate_counts
+from djfapi.routing.listing import Ordering, check_cursor_terms
+from djfapi.routing.responses import json_response, render_list, render_object
+from djfapi.schemas.access import Access, AccessToken
+from djfapi.utils.fastapi_django import request_signalling, run_signalled
+
+if TYPE_CHECKING:
+    from djfapi.routing.django import DjangoRouterSchema
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """One request as a handler sees it: the node, the caller and the ids in the path."""
+
+    node: DjangoRouterSchema
+    access: Access | None
+    ids: Mapping[str, Any]
+    request: Request
+
+    @property
+    def object_id(self) -> Any:
+        return self.ids[self.node.id_name]
+
+    @property
+    def parent_id(self) -> Any:
+        assert self.node.parent is not None
+        return self.ids[self.node.parent.id_name]
+
+    def write_context(self) -> writing.WriteContext:
+        return writing.WriteContext(access=self.access, reference_exists=self._reference_exists)
+
+    def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
+        target = field.related_model
+        node = self.node.root.node_for_model(target)
+        if node is not None:
+            rows = queries.rows_visible_anywhere(node, self.access)
+        else:
+            rows = target._default_manager.filter(queries.default_objects_filter(target, self.access))
+        try:
+            return rows.filter(pk=value).exists()
+        except (ValueError, TypeError):
+            return False
+
+
+def signalled_endpoint(
+    node: DjangoRouterSchema, handler: Handler, *, scopes: Sequence[str] | None, id_names: Sequence[str]
+) -> Callable[..., Any]:
+    """An endpoint that runs ``handler`` in djfapi's thread pool, in one signalled call.
+
+    Inside that call it authorises the caller (which may query the database), collects
+    the path ids and calls ``handler``; FastAPI only validates the input beforehand.
+    """
+    security = node.security
+
+    def call(**params: Any) -> Any:
+        request: Request = params.pop("request")
+        token: AccessToken | None = params.pop("token", None)
+        access = security.authorize(token, scopes) if security is not None and token is not None else None
+        if access is not None:
+            record_access(request.scope, access)
+        ids = {name: params.pop(name) for name in id_names}
+        return handler(RequestContext(node, access, ids, request), **params)
+
+    signalled = request_signalling(call)
+
+    async def endpoint(**params: Any) -> Any:
+        return await run_signalled(signalled, **params)
+
+    return endpoint
+
+
+def _locked(queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Lock the row being written (a no-op on SQLite, which serialises writers anyway)."""
+    features = connections[queryset.db].features
+    if not features.has_select_for_update:
+        return queryset
+    return (
+        queryset.select_for_update(of=("self",)) if features.has_select_for_update_of else queryset.select_for_update()
+    )
+
+
+def _find(ctx: RequestContext, queryset: QuerySet[Any]) -> models.Model:
+    instance = queryset.filter(pk=ctx.object_id).first()
+    if instance is None:
+        queries.raise_missing(ctx.node, ctx.access, ctx.ids)
+    return instance
+
+
+def find_object(ctx: RequestContext, plan: QueryPlan | None = None, *, lock: bool = False) -> models.Model:
+    """The object of an item route, through every row filter up the tree (404 when hidden).
+
+    ``plan`` reads what the response shows along with it; ``lock`` locks the row for the
+    rest of the transaction (on databases that can), so concurrent writers serialise.
+    """
+    rows = queries.rows_in_chain(ctx.node, ctx.access, ctx.ids)
+    if plan is not None:
+        rows = plan.apply(rows)
+    return _find(ctx, _locked(rows) if lock else rows)
+
+
+def _filtered_rows(
+    ctx: RequestContext, declared: frozenset[str], extra_counts: Sequence[CountAnnotation] = ()
+) -> tuple[QuerySet[Any], ParsedFilters]:
+    """The node's rows under the path's parent, filtered by the query string (422/403/404 first)."""
+    node = ctx.node
+    parsed = node.filters.parse(ctx.request.query_params.multi_items(), declared)
+    require_readable(((spec.name, spec.read_scopes) for spec in parsed.used), ctx.access, use="filtering")
+    queries.require_parent(node, ctx.access, ctx.ids)
+    rows = queries.visible_rows(node, ctx.access, include_deleted=node.lists_deleted_rows(parsed.positive))
+    if node.parent is not None:
+        rows = rows.filter(**{node.parent_field.attname: ctx.parent_id})
+    rows = annotate_counts(rows, [*parsed.counts, *extra_counts])
+    return rows.filter(parsed.q), parsed
+
+
+def list_rows(
+    ctx: RequestContext,
+    *,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+    order_by: list[str] | None = None,
+    total: bool = False,
+) -> Response:
+    node = ctx.node
+    terms = node.ordering.terms(order_by)
+    require_readable(((field.name, field.read_scopes) for field, _ in terms), ctx.access, use="ordering")
+    counts = [field.count for field, _ in terms if field.count is not None]
+    rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts)
+    count = rows.count() if total else None
+    if node.cursor is None:
+        page = rows.order_by(*Ordering.order_by(terms))[offset : offset + limit]
+        read = node.list_reader.read(page) if node.list_reader is not None else node.list_plan.apply(page)
+        return render_list(node.list_mapping, read, ctx.access, total=count, headers=node.read_headers)
+    ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
+    check_cursor_terms(terms)
+    if cursor:
+        ordered = ordered.filter(node.cursor.decode(cursor, terms))
+    window = list(ordered[: limit + 1])
+    next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
+    return render_list(
+        node.list_mapping,
+        window[:limit],
+        ctx.access,
+        total=count,
+        cursor=True,
+        next_cursor=next_cursor,
+        headers=node.read_headers,
+    )
+
+
+def aggregate_rows(
+    ctx: RequestContext, *, function: AggregateFunction, field: str, group_by: list[str] | None = None
+) -> Response:
+    node = ctx.node
+    table = node.aggregates
+    assert table is not None
+    target = table.fields[field]
+    table.check(function, target)
+    groups = [table.group_by[name] for name in dict.fromkeys(group_by or ())]
+    require_readable(
+        [(target.name, target.read_scopes), *((g.name, g.read_scopes) for g in groups)], ctx.access, use="aggregating"
+    )
+    rows, _ = _filtered_rows(ctx, table.query_parameters)
+    values = table.run(rows, function, target, groups)
+    return json_response(AggregateValues(values=values).model_dump_json().encode(), headers=node.read_headers)
+
+
+def get_row(ctx: RequestContext, *, if_none_match: str | None = None) -> Response:
+    node = ctx.node
+    if node.get_reader is not None:
+        found = node.get_reader.read(queries.rows_in_chain(node, ctx.access, ctx.ids).filter(pk=ctx.object_id))
+        if not found:
+            queries.raise_missing(node, ctx.access, ctx.ids)
+        data: models.Model | dict[str, Any] = found[0]
+    else:
+        data = find_object(ctx, node.get_plan)
+    response = render_object(node.get_mapping, data, ctx.access, headers=node.read_headers)
+    if if_none_match is not None and is_not_modified(if_none_match, response.headers["etag"]):
+        return Response(status_code=304, headers={"ETag": response.headers["etag"], **(node.read_headers or {})})
+    return response

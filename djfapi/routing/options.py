@@ -1,0 +1,128 @@
+"""Option objects of a router schema, and how they are inherited down the tree.
+
+Inheritance is written out as plain code, nearest first: the node's own value, then
+what the rules below derive from its parent, then the global default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from djfapi.conf import setting
+from djfapi.orm.mapping import SchemaDefinitionError
+from djfapi.security.scopes import validate_scope
+
+
+@dataclass(frozen=True)
+class SecurityScopes:
+    """The scopes each operation accepts (any one of them suffices), in preference order.
+
+    ``None`` means "inherit": ``list`` and ``aggregate`` take ``get``'s; ``put`` takes
+    ``patch``'s; on a child, ``get`` takes the parent's ``get`` and every write takes
+    the parent's ``patch`` (changing a department is changing its company). An empty
+    list means any valid token will do.
+    """
+
+    get: Sequence[str] | None = None
+    list: Sequence[str] | None = None
+    aggregate: Sequence[str] | None = None
+    post: Sequence[str] | None = None
+    patch: Sequence[str] | None = None
+    put: Sequence[str] | None = None
+    delete: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                raise SchemaDefinitionError(
+                    f"SecurityScopes.{item.name} must be a list of scopes, not the string {value!r}"
+                )
+            for scope in value:
+                try:
+                    validate_scope(scope)
+                except ValueError as error:
+                    raise SchemaDefinitionError(f"SecurityScopes.{item.name}: {error}") from None
+            object.__setattr__(self, item.name, tuple(value))
+
+
+def resolve_scopes(
+    own: SecurityScopes, parent: dict[str, tuple[str, ...] | None] | None
+) -> dict[str, tuple[str, ...] | None]:
+    """Every operation's scopes for a node, given its own and its parent's resolved ones.
+
+    A value of ``None`` in the result means the operation has no scopes configured at
+    the root; routes check that before they are built.
+    """
+
+    def own_value(name: str) -> tuple[str, ...] | None:
+        value = getattr(own, name)
+        return None if value is None else tuple(value)
+
+    resolved: dict[str, tuple[str, ...] | None] = {}
+    resolved["get"] = own_value("get")
+    if resolved["get"] is None and parent is not None:
+        resolved["get"] = parent["get"]
+    resolved["patch"] = own_value("patch")
+    if resolved["patch"] is None and parent is not None:
+        resolved["patch"] = parent["patch"]
+    for name in ("list", "aggregate"):
+        value = own_value(name)
+        resolved[name] = value if value is not None else resolved["get"]
+    for name in ("post", "delete"):
+        value = own_value(name)
+        resolved[name] = value if value is not None else (parent["patch"] if parent is not None else None)
+    put = own_value("put")
+    resolved["put"] = put if put is not None else resolved["patch"]
+    return resolved
+
+
+@dataclass(frozen=True)
+class PaginationOptions:
+    """Page sizes and the default order of a list route.
+
+    ``default_order_by`` lists ``order_by`` terms used when the request gives none; the
+    primary key is always appended as the final tie-breaker. ``cursor=True`` replaces
+    ``offset`` with an opaque ``cursor`` (keyset pagination, stable under inserts).
+    """
+
+    default_limit: int | None = None
+    max_limit: int | None = None
+    default_order_by: tuple[str, ...] = ()
+    cursor: bool = False
+
+    @classmethod
+    def coerce(cls, value: PaginationOptions | Mapping[str, Any] | None) -> PaginationOptions:
+        if value is None:
+            return cls()
+        if isinstance(value, PaginationOptions):
+            return value
+        unknown = set(value) - {"default_limit", "max_limit", "default_order_by", "cursor"}
+        if unknown:
+            raise SchemaDefinitionError(f"pagination_options: unknown option(s) {sorted(unknown)}")
+        return cls(
+            default_limit=value.get("default_limit"),
+            max_limit=value.get("max_limit"),
+            default_order_by=tuple(value.get("default_order_by", ())),
+            cursor=bool(value.get("cursor", False)),
+        )
+
+    def resolved(self, parent: PaginationOptions | None) -> PaginationOptions:
+        """This node's options with unset values from the parent, then the settings."""
+        defaults = setting("PAGINATION", {})
+        max_limit = self.max_limit
+        if max_limit is None:
+            max_limit = int((parent.max_limit if parent else None) or defaults.get("max_limit", 1000))
+        default_limit = self.default_limit
+        if default_limit is None:
+            inherited = int((parent.default_limit if parent else None) or defaults.get("default_limit", 100))
+            default_limit = min(inherited, max_limit)  # a smaller max_limit alone lowers the default too
+        if not 1 <= default_limit <= max_limit:
+            raise SchemaDefinitionError(
+                f"pagination_options: need 1 <= default_limit ({default_limit}) <= max_limit ({max_limit})"
+            )
+        return PaginationOptions(default_limit, max_limit, self.default_order_by, self.cursor)

@@ -1,0 +1,92 @@
+"""Render instances through a read schema into a JSON response.
+
+The body is produced in the worker thread (inside the signalled call), so no lazy
+queryset or serialisation is left for the event loop. Fields the caller may not read
+are left out of the body, not nulled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+import pydantic
+from django.db import models
+from starlette.responses import Response
+
+from djfapi.orm.mapping import SchemaMapping
+from djfapi.orm.reading import read
+from djfapi.orm.visibility import hidden_fields
+from djfapi.routing.etags import etag
+from djfapi.schemas.access import Access
+
+
+@cache
+def list_response_model(schema: type[pydantic.BaseModel], *, cursor: bool = False) -> type[pydantic.BaseModel]:
+    """``{"items": [...], "total": n}`` (``total`` only when asked for), plus ``next_cursor`` in cursor mode."""
+    fields: dict[str, Any] = {
+        "items": (list[schema], ...),  # type: ignore[valid-type]
+        "total": (int | None, pydantic.Field(None, description="Rows matching the filters; only with ?total=true")),
+    }
+    if cursor:
+        fields["next_cursor"] = (
+            str | None,
+            pydantic.Field(description="Pass as ?cursor= for the next page; null on the last page"),
+        )
+    return pydantic.create_model(f"{schema.__name__}{'Page' if cursor else 'List'}", **fields)
+
+
+def json_response(content: bytes, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(content, status_code=status_code, media_type="application/json", headers=headers)
+
+
+def object_body(mapping: SchemaMapping, instance: models.Model, access: Access | None) -> bytes:
+    """The JSON body of one object as this caller may see it."""
+    return data_body(mapping, read(mapping, instance), access)
+
+
+def data_body(mapping: SchemaMapping, data: dict[str, Any], access: Access | None) -> bytes:
+    """The JSON body of one object read as plain data (see ``djfapi.orm.rows``)."""
+    validated = mapping.schema.model_validate(data, by_name=True)
+    return validated.model_dump_json(by_alias=True, exclude=hidden_fields(mapping.schema, access)).encode()
+
+
+def render_object(
+    mapping: SchemaMapping,
+    instance: models.Model | dict[str, Any],
+    access: Access | None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One object (an instance, or its data), with its ETag (a hash of exactly this body)."""
+    data = instance if isinstance(instance, dict) else read(mapping, instance)
+    body = data_body(mapping, data, access)
+    return json_response(body, status_code, {**(headers or {}), "ETag": etag(body)})
+
+
+def render_list(
+    mapping: SchemaMapping,
+    rows: Iterable[models.Model] | list[dict[str, Any]],
+    access: Access | None,
+    *,
+    total: int | None = None,
+    cursor: bool = False,
+    next_cursor: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A list page of instances or of their data; ``total`` is left out unless counted,
+    ``next_cursor`` present in cursor mode. The page is validated in one call."""
+    items = [row if isinstance(row, dict) else read(mapping, row) for row in rows]
+    page: dict[str, Any] = {"items": items, "total": total}
+    if cursor:
+        page["next_cursor"] = next_cursor
+    validated = list_response_model(mapping.schema, cursor=cursor).model_validate(page, by_name=True)
+    exclude: dict[str, Any] = {} if total is not None else {"total": True}
+    hidden = hidden_fields(mapping.schema, access)
+    if hidden:
+        exclude["items"] = {"__all__": hidden}
+    body = validated.model_dump_json(by_alias=True, exclude=exclude or None)
+    return json_response(body.encode(), status_code, headers=headers)

@@ -1,0 +1,198 @@
+"""A node's routes as a table, and their registration on a FastAPI router.
+
+Each row names an action (which is also the ``operation_id`` suffix), its method, where
+it sits (collection, item, or a suffix under the collection), the ``SecurityScopes``
+entry guarding it, its status code and its handler. ``create=None``, ``update=None``,
+``delete=False`` and ``aggregate_fields`` switch rows off and on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import pydantic
+from fastapi import APIRouter, Body, Header, Path, Query
+
+from djfapi.routing import endpoints, writes
+from djfapi.routing.aggregate import AggregateFunction, AggregateValues
+from djfapi.routing.custom import build_custom_route
+from djfapi.routing.openapi import operation_docs
+from djfapi.routing.responses import list_response_model
+from djfapi.routing.route import one_or_many
+from djfapi.routing.signature import endpoint_signature, keyword, path_id_names
+
+if TYPE_CHECKING:
+    from djfapi.routing.django import DjangoRouterSchema
+
+AGGREGATE_SUFFIX = "/aggregate/{function}/{field}"
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One row of a node's route table."""
+
+    action: str
+    method: str
+    detail: bool  # on the item path (``/companies/{company_id}``) or the collection path
+    scope: str  # the SecurityScopes entry that guards it
+    status_code: int
+    handler: endpoints.Handler
+    suffix: str = ""
+
+
+ROUTE_TABLE = (
+    RouteSpec("list", "GET", False, "list", 200, endpoints.list_rows),
+    RouteSpec("create", "POST", False, "post", 201, writes.create_row),
+    RouteSpec("aggregate", "GET", False, "aggregate", 200, endpoints.aggregate_rows, AGGREGATE_SUFFIX),
+    RouteSpec("get", "GET", True, "get", 200, endpoints.get_row),
+    RouteSpec("update", "PATCH", True, "patch", 200, writes.patch_row),
+    RouteSpec("replace", "PUT", True, "put", 200, writes.put_row),
+    RouteSpec("delete", "DELETE", True, "delete", 204, writes.delete_row),
+)
+
+IF_MATCH = keyword(
+    "if_match",
+    str | None,
+    Header(None, max_length=1024, description="Only write when the object still has one of these ETags (else 412)"),
+)
+IF_NONE_MATCH = keyword(
+    "if_none_match",
+    str | None,
+    Header(None, max_length=1024, description="Answer 304 without a body when the object still has this ETag"),
+)
+
+
+def route_table(node: DjangoRouterSchema) -> tuple[RouteSpec, ...]:
+    """The generated routes of ``node``, after its ``create``/``update``/``delete``/aggregate options."""
+    enabled = {
+        "create": node.create_schema is not None,
+        "update": node.update_schema is not None,
+        "replace": node.update_schema is not None,
+        "delete": node.delete,
+        "aggregate": node.aggregates is not None,
+    }
+    return tuple(spec for spec in ROUTE_TABLE if enabled.get(spec.action, True))
+
+
+def route_path(node: DjangoRouterSchema, spec: RouteSpec) -> str:
+    return (node.item_path if spec.detail else node.collection_path) + spec.suffix
+
+
+def _literal(values: tuple[str, ...]) -> Any:
+    return Literal[values]
+
+
+def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[inspect.Parameter]:
+    if spec.action == "list":
+        options = node.pagination
+        paging = (
+            keyword(
+                "cursor",
+                str | None,
+                Query(None, max_length=4096, description="Opaque cursor from the previous page's next_cursor"),
+            )
+            if node.cursor is not None
+            else keyword("offset", int, Query(0, ge=0, le=2**31 - 1, description="Rows to skip"))
+        )
+        return [
+            keyword("limit", int, Query(options.default_limit, ge=1, le=options.max_limit, description="Page size")),
+            paging,
+            keyword(
+                "order_by",
+                list[_literal(node.ordering.choices)] | None,  # type: ignore[misc]
+                Query(None, description="Sort terms, repeatable; '-' for descending. The primary key breaks ties."),
+            ),
+            keyword("total", bool, Query(False, description="Add the number of filtered rows as 'total'")),
+        ]
+    if spec.action == "aggregate":
+        table = node.aggregates
+        assert table is not None
+        parameters = [
+            keyword("function", AggregateFunction, Path(description="The aggregate function")),
+            keyword("field", _literal(tuple(table.fields)), Path(description="The field to aggregate")),
+        ]
+        if table.group_by:
+            parameters.append(
+                keyword(
+                    "group_by",
+                    list[_literal(tuple(table.group_by))] | None,  # type: ignore[misc]
+                    Query(None, description="Group by these fields (repeatable)"),
+                )
+            )
+        return parameters
+    if spec.action == "create":
+        # Body() inside Annotated: FastAPI keeps the union's discriminator only that way.
+        return [keyword("body", Annotated[create_body(node), Body()])]
+    if spec.action == "get":
+        return [IF_NONE_MATCH]
+    if spec.action == "delete":
+        return [IF_MATCH]
+    schema = node.patch_schema if spec.action == "update" else node.update_schema
+    return [keyword("body", schema, Body()), IF_MATCH]
+
+
+def create_body(node: DjangoRouterSchema) -> Any:
+    """The create schema; with ``create_multi``, that or a bounded list of it."""
+    if not node.create_multi_limit:
+        return node.create_schema
+    many = Annotated[list[node.create_schema], pydantic.Field(min_length=1, max_length=node.create_multi_limit)]  # type: ignore[name-defined]
+    return one_or_many(node.create_schema, many)
+
+
+def response_model(node: DjangoRouterSchema, spec: RouteSpec) -> Any:
+    if spec.action == "list":
+        return list_response_model(node.list_schema, cursor=node.cursor is not None)
+    if spec.action == "create" and node.create_multi_limit:
+        return node.get_schema | list_response_model(node.get_schema)
+    if spec.action == "aggregate":
+        return AggregateValues
+    return None if spec.action == "delete" else node.get_schema
+
+
+def add_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
+    """Register ``node``'s routes (not its children's) on ``router``."""
+    table = route_table(node)
+    # Collection-level custom routes first: "/companies/stats" must win over "/companies/{company_id}".
+    for custom in node.custom_endpoints:
+        if not custom.detail:
+            build_custom_route(node, custom, router)
+    for spec in (s for s in table if not s.detail):
+        add_route(node, router, spec)
+    if node.subscribe:  # "/companies/subscribe" too must come before "/companies/{company_id}"
+        from djfapi.live.routes import add_subscribe_routes
+
+        add_subscribe_routes(node, router)
+    for spec in (s for s in table if s.detail):
+        add_route(node, router, spec)
+    for custom in node.custom_endpoints:
+        if custom.detail:
+            build_custom_route(node, custom, router)
+
+
+def add_route(node: DjangoRouterSchema, router: APIRouter, spec: RouteSpec) -> None:
+    scopes = node.scopes[spec.scope] if node.security is not None else None
+    endpoint = endpoints.signalled_endpoint(
+        node, spec.handler, scopes=scopes, id_names=path_id_names(node, detail=spec.detail)
+    )
+    endpoint.__signature__ = endpoint_signature(  # type: ignore[attr-defined]
+        node, detail=spec.detail, scopes=scopes, extra=operation_parameters(node, spec)
+    )
+    operation_id = f"{node.operation_prefix}_{spec.action}"
+    endpoint.__name__ = operation_id
+    docs = operation_docs(node, spec.action, spec.method, spec.detail, scopes)
+    if spec.action in ("list", "aggregate"):
+        docs["openapi_extra"] = {"parameters": node.filters.openapi_parameters()}
+    router.add_api_route(
+        route_path(node, spec),
+        endpoint,
+        methods=[spec.method],
+        status_code=spec.status_code,
+        response_model=response_model(node, spec),
+        operation_id=operation_id,
+        name=operation_id,
+        tags=list[str | Enum](node.tags),
+        **docs,
+    )

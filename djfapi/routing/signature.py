@@ -1,0 +1,56 @@
+"""Endpoint signatures, built with ``inspect.Signature`` (FastAPI reads them like any function's).
+
+Every generated endpoint takes the bearer token (when the tree is secured), each
+ancestor's id as a typed path parameter, its own id on item routes, and the
+operation's own parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request, Security
+
+from djfapi.orm.mapping import SchemaDefinitionError
+from djfapi.schemas.access import AccessToken
+
+if TYPE_CHECKING:
+    from djfapi.routing.django import DjangoRouterSchema
+
+TOKEN_PARAMETER = "token"
+REQUEST_PARAMETER = "request"
+
+
+def keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def path_id_names(node: DjangoRouterSchema, *, detail: bool) -> tuple[str, ...]:
+    levels = (*node.ancestors, node) if detail else node.ancestors
+    return tuple(level.id_name for level in levels)
+
+
+def endpoint_signature(
+    node: DjangoRouterSchema,
+    *,
+    detail: bool,
+    scopes: Sequence[str] | None,
+    extra: Sequence[inspect.Parameter] = (),
+) -> inspect.Signature:
+    """The signature FastAPI sees for one of ``node``'s endpoints."""
+    parameters: list[inspect.Parameter] = [keyword(REQUEST_PARAMETER, Request)]
+    if node.security is not None:
+        bearer = node.security.bearer
+        parameters.append(keyword(TOKEN_PARAMETER, AccessToken, Security(bearer, scopes=list(scopes or ()))))
+    levels = (*node.ancestors, node) if detail else node.ancestors
+    parameters.extend(keyword(level.id_name, level.id_param.annotation) for level in levels)
+    taken = {p.name for p in parameters}
+    for parameter in extra:
+        if parameter.name in taken:
+            raise SchemaDefinitionError(
+                f"{node.operation_prefix}: parameter {parameter.name!r} clashes with a parameter djfapi provides"
+            )
+        parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    return inspect.Signature(parameters)

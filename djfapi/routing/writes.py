@@ -1,0 +1,120 @@
+"""The handlers of the write routes: create (one or many), PATCH, PUT and DELETE.
+
+Each write is one transaction: the parent check, the preconditions, the hooks, every
+row written (nested ones included) and the read-back of the result. Anything that
+fails — validation, a constraint, an ``orm_method``, a hook — rolls all of it back.
+Rows are locked while they are written (``SELECT ... FOR UPDATE`` where the database
+has it), so two concurrent writers of one object take turns; with ``If-Match`` the
+second one then sees that the object changed and gets a 412.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic
+from django.db import models, router, transaction
+from starlette.responses import Response
+
+from djfapi.orm import writing
+from djfapi.routing import queries
+from djfapi.routing.endpoints import RequestContext, find_object
+from djfapi.routing.etags import PreconditionFailed, etag, if_match_holds
+from djfapi.routing.hooks import WriteEvent, snapshot
+from djfapi.routing.responses import object_body, render_list, render_object
+
+
+def _atomic(model: type[models.Model]) -> transaction.Atomic:
+    return transaction.atomic(using=router.db_for_write(model))
+
+
+def _reread(ctx: RequestContext, pk: Any) -> models.Model:
+    # By primary key alone: the caller just wrote the row, and a filter such as
+    # "companies I own" may not match it yet (a company created a moment ago has no owner).
+    node = ctx.node
+    return node.get_plan.apply(node.model._default_manager.filter(pk=pk)).get()
+
+
+def _find_for_write(ctx: RequestContext, if_match: str | None) -> models.Model:
+    """The object, locked; with ``If-Match``, only if it is still what the caller read."""
+    node = ctx.node
+    if if_match is None:
+        return find_object(ctx, lock=True)
+    instance = find_object(ctx, node.get_plan, lock=True)
+    if not if_match_holds(if_match, etag(object_body(node.get_mapping, instance, ctx.access))):
+        raise PreconditionFailed()
+    return instance
+
+
+def _create_one(
+    ctx: RequestContext, body: pydantic.BaseModel, values: dict[str, Any], loc: tuple[str | int, ...]
+) -> models.Model:
+    node = ctx.node
+    assert node.create_mapping is not None
+
+    def before_save(instance: models.Model) -> None:
+        node.hooks.run("before_create", WriteEvent("create", instance, ctx.access, ctx.ids, body))
+
+    instance = writing.create(
+        node.create_mapping, body, ctx.write_context(), values=values, loc=loc, before_save=before_save
+    )
+    node.hooks.run("after_create", WriteEvent("create", instance, ctx.access, ctx.ids, body))
+    return instance
+
+
+def create_row(ctx: RequestContext, *, body: pydantic.BaseModel | Sequence[pydantic.BaseModel]) -> Response:
+    """POST: one object, or (with ``create_multi``) a list of them, all or nothing."""
+    node = ctx.node
+    with _atomic(node.model):
+        values = {}
+        if node.parent is not None:
+            queries.require_parent(node, ctx.access, ctx.ids)
+            values[node.parent_field.attname] = ctx.parent_id
+        if isinstance(body, pydantic.BaseModel):
+            instance = _reread(ctx, _create_one(ctx, body, values, ("body",)).pk)
+            return render_object(node.get_mapping, instance, ctx.access, status_code=201)
+        created = [_create_one(ctx, item, values, ("body", index)).pk for index, item in enumerate(body)]
+        rows = node.get_plan.apply(node.model._default_manager.filter(pk__in=created)).in_bulk()
+        instances = [rows[pk] for pk in created]
+    return render_list(node.get_mapping, instances, ctx.access, status_code=201)
+
+
+def _update(ctx: RequestContext, body: pydantic.BaseModel, *, partial: bool, if_match: str | None) -> Response:
+    node = ctx.node
+    mapping = node.patch_mapping if partial else node.update_mapping
+    assert mapping is not None
+    with _atomic(node.model):
+        instance = _find_for_write(ctx, if_match)
+        previous = snapshot(instance)
+
+        def before_save(changed: models.Model) -> None:
+            node.hooks.run("before_update", WriteEvent("update", changed, ctx.access, ctx.ids, body, previous))
+
+        writing.update(instance, mapping, body, ctx.write_context(), partial=partial, before_save=before_save)
+        node.hooks.run("after_update", WriteEvent("update", instance, ctx.access, ctx.ids, body, previous))
+        instance = _reread(ctx, instance.pk)
+    return render_object(node.get_mapping, instance, ctx.access)
+
+
+def patch_row(ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | None = None) -> Response:
+    return _update(ctx, body, partial=True, if_match=if_match)
+
+
+def put_row(ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | None = None) -> Response:
+    return _update(ctx, body, partial=False, if_match=if_match)
+
+
+def delete_row(ctx: RequestContext, *, if_match: str | None = None) -> Response:
+    node = ctx.node
+    with _atomic(node.model):
+        instance = _find_for_write(ctx, if_match)
+        event = WriteEvent("delete", instance, ctx.access, ctx.ids, previous=snapshot(instance))
+        node.hooks.run("before_delete", event)
+        if node.delete_status is not None:
+            instance.status = node.delete_status  # type: ignore[attr-defined]
+            instance.save(update_fields=["status"])
+        else:
+            instance.delete()
+        node.hooks.run("after_delete", event)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Authentication (bearer JWTs) and authorisation (scopes) for generated routes."""

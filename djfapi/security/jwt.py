@@ -1,0 +1,295 @@
+"""Bearer-JWT security dependencies, verified with PyJWT.
+
+``JWTToken`` grants the scopes listed in the token's ``aud`` claim;
+``JWTTokenDjangoPermissions`` grants the token's user's Django permissions instead.
+Both are FastAPI security dependencies (``Security(JWTToken(), scopes=[...])`` returns
+an ``Access``) and both can be given to a ``DjangoRouterSchema`` as ``security``.
+
+Every failure to authenticate is a 401 with a precise ``code``: ``token_missing``,
+``token_invalid``, ``token_expired``, ``token_not_yet_valid``, ``token_issuer_invalid``,
+``token_signature_invalid``, ``token_algorithm_not_allowed``, ``token_key_unknown``,
+``token_claim_missing``, ``user_unknown``, ``user_inactive``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import jwt
+import pydantic
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.signals import setting_changed
+from fastapi import Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security import SecurityScopes as FastAPISecurityScopes
+from fastapi.security.base import SecurityBase
+from starlette.concurrency import run_in_threadpool
+
+from djfapi.conf import setting
+from djfapi.errors import AuthenticationFailed
+from djfapi.ops.context import record_token
+from djfapi.schemas.access import Access, AccessToken
+from djfapi.security.scopes import grant
+from djfapi.utils.fastapi_django import request_signalling
+
+MAX_TOKEN_LENGTH = 8192
+_REQUIRED_CLAIMS = ["exp", "sub"]
+# PyJWT insists on a string ``sub``; AccessToken accepts integer ids as well (some issuers use them).
+_DECODE_OPTIONS: Any = {"require": _REQUIRED_CLAIMS, "verify_aud": False, "verify_sub": False}
+
+
+@dataclass(frozen=True)
+class _Verification:
+    keys: Mapping[str | None, Any]  # kid -> prepared key; the None entry is the only key when kids aren't used
+    algorithms: tuple[str, ...]
+    issuer: str | None
+    leeway: float
+
+
+class JWTToken(SecurityBase):
+    """A bearer JWT whose ``aud`` claim lists the caller's scopes.
+
+    ``key``, ``algorithms``, ``issuer`` and ``leeway`` default to the ``DJFAPI``
+    setting's ``JWT_KEY``, ``JWT_ALGORITHMS``, ``JWT_ISSUER`` and ``JWT_LEEWAY``.
+    ``key`` is an HMAC secret, a PEM public key, a key object, or a mapping
+    ``{kid: key}`` so that several keys verify during a rotation.
+    """
+
+    #: Whether ``authorize`` needs the database (then it runs in the signalled thread).
+    needs_database: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        scheme_name: str | None = None,
+        key: Any = None,
+        algorithms: Sequence[str] | None = None,
+        issuer: str | None = None,
+        leeway: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+        self.scheme_name = scheme_name or type(self).__name__
+        self._key = key
+        self._algorithms = tuple(algorithms) if algorithms else None
+        self._issuer = issuer
+        self._leeway = leeway
+        self._verification: _Verification | None = None
+        self.bearer = _BearerToken(self)
+        setting_changed.connect(self._forget_settings, weak=True)
+
+    # -- configuration -------------------------------------------------------------
+
+    def _forget_settings(self, setting: str, **_: Any) -> None:
+        if setting == "DJFAPI":
+            self._verification = None
+
+    def check_configuration(self) -> None:
+        """Raise ImproperlyConfigured unless a key and algorithms are configured."""
+        self._verification = None
+        self._resolve()
+
+    def _resolve(self) -> _Verification:
+        if self._verification is not None:
+            return self._verification
+        key = self._key if self._key is not None else setting("JWT_KEY")
+        if key is None or key == "" or (isinstance(key, Mapping) and not key):
+            raise ImproperlyConfigured(
+                f"{self.scheme_name}: no JWT verification key. Pass key=... or set DJFAPI = {{'JWT_KEY': ...}} "
+                f"in the Django settings."
+            )
+        algorithms = self._algorithms or tuple(setting("JWT_ALGORITHMS", ("HS256",)))
+        if not algorithms or "none" in {a.lower() for a in algorithms}:
+            raise ImproperlyConfigured(f"{self.scheme_name}: JWT algorithms must be a non-empty list without 'none'")
+        keys = {
+            kid: _prepare_key(value) for kid, value in (dict(key) if isinstance(key, Mapping) else {None: key}).items()
+        }
+        for kid, prepared in keys.items():
+            if not any(_suits(prepared, algorithm) for algorithm in algorithms):
+                raise ImproperlyConfigured(
+                    f"{self.scheme_name}: the JWT key{f' {kid!r}' if kid else ''} suits none of the algorithms "
+                    f"{list(algorithms)} (an HMAC secret needs HS*, an RSA key RS*/PS*, an EC key ES*, an "
+                    f"Ed25519/Ed448 key EdDSA)"
+                )
+        self._verification = _Verification(
+            keys=keys,
+            algorithms=algorithms,
+            issuer=self._issuer if self._issuer is not None else setting("JWT_ISSUER"),
+            leeway=self._leeway if self._leeway is not None else setting("JWT_LEEWAY", 0),
+        )
+        return self._verification
+
+    # -- authentication (no I/O: runs in the event loop) ----------------------------
+
+    def authenticate(self, request: Request) -> AccessToken:
+        """The verified token of ``request``, or AuthenticationFailed (401)."""
+        header = request.headers.get("authorization")
+        if not header:
+            raise AuthenticationFailed("An 'Authorization: Bearer <token>' header is required.", code="token_missing")
+        scheme, _, raw = header.partition(" ")
+        raw = raw.strip()
+        if scheme.lower() != "bearer" or not raw:
+            raise AuthenticationFailed("The Authorization header must be 'Bearer <token>'.", code="token_missing")
+        return self.decode(raw)
+
+    def decode(self, raw: str) -> AccessToken:
+        """Verify a raw JWT and return its claims."""
+        if len(raw) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed("The token is too long.", code="token_invalid")
+        verification = self._resolve()
+        try:
+            header = jwt.get_unverified_header(raw)
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("The token is not a well-formed JWT.", code="token_invalid") from None
+        algorithm = header.get("alg")
+        if algorithm not in verification.algorithms:
+            raise AuthenticationFailed(
+                f"The token's algorithm {algorithm!r} is not accepted.", code="token_algorithm_not_allowed"
+            )
+        kid = header.get("kid") if None not in verification.keys else None
+        key = verification.keys.get(kid) if isinstance(kid, str | None) else None
+        if key is None:
+            raise AuthenticationFailed("The token's key id is not known.", code="token_key_unknown")
+        try:
+            claims = jwt.decode(
+                raw,
+                key,
+                algorithms=[algorithm],
+                issuer=verification.issuer,
+                leeway=verification.leeway,
+                options=_DECODE_OPTIONS,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("The token has expired.", code="token_expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthenticationFailed("The token is not valid yet.", code="token_not_yet_valid") from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationFailed("The token was issued by someone else.", code="token_issuer_invalid") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise AuthenticationFailed(
+                f"The token lacks the {error.claim!r} claim.", code="token_claim_missing"
+            ) from None
+        except jwt.InvalidSignatureError:
+            raise AuthenticationFailed("The token's signature is invalid.", code="token_signature_invalid") from None
+        except jwt.InvalidAlgorithmError:
+            raise AuthenticationFailed(
+                "The token's algorithm is not accepted.", code="token_algorithm_not_allowed"
+            ) from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise AuthenticationFailed("The token is invalid.", code="token_invalid") from None
+        try:
+            return AccessToken.model_validate(claims)
+        except pydantic.ValidationError as error:
+            fields = sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
+            raise AuthenticationFailed(
+                f"The token's claims are malformed: {', '.join(fields)}.", code="token_invalid"
+            ) from None
+
+    # -- authorisation (may use the database: runs in the signalled thread) ---------
+
+    def granted_scopes(self, token: AccessToken) -> Collection[str]:
+        """The scopes the caller holds: the token's ``aud`` claim."""
+        return token.aud
+
+    def authorize(self, token: AccessToken, scopes: Sequence[str] | None) -> Access:
+        """The caller's Access for an operation accepting ``scopes``, or PermissionDenied (403)."""
+        return grant(token, self.granted_scopes(token), scopes)
+
+    async def __call__(self, request: Request, security_scopes: FastAPISecurityScopes) -> Access:
+        token = self.authenticate(request)
+        if self.needs_database:
+            return await run_in_threadpool(request_signalling(self.authorize), token, security_scopes.scopes)
+        return self.authorize(token, security_scopes.scopes)
+
+
+class JWTTokenDjangoPermissions(JWTToken):
+    """A bearer JWT whose user's Django permissions are the granted scopes.
+
+    The user is looked up by primary key from the ``sub`` claim; a missing or inactive
+    user is a 401. Permissions come out as ``<app_label>.<codename>``, so a permission
+    with codename ``companies.read.any`` in app ``business`` grants the scope
+    ``business.companies.read.any``. Superusers hold every permission.
+    """
+
+    needs_database = True
+
+    def granted_scopes(self, token: AccessToken) -> Collection[str]:
+        user_model = get_user_model()
+        try:
+            user = user_model._default_manager.get(pk=user_model._meta.pk.to_python(token.sub))
+        except (user_model.DoesNotExist, ValidationError, ValueError, TypeError):
+            raise AuthenticationFailed("The token's user does not exist.", code="user_unknown") from None
+        if not user.is_active:
+            raise AuthenticationFailed("The token's user is inactive.", code="user_inactive")
+        return user.get_all_permissions()  # type: ignore[attr-defined]  # PermissionsMixin, on every usual user model
+
+
+class _BearerToken(SecurityBase):
+    """The authenticate-only half of a ``JWTToken``, used by generated routes.
+
+    Generated routes verify the token in the event loop (cheap, no I/O) and authorise
+    inside their signalled ORM call, so a database-backed ``authorize`` shares the
+    request's one thread and one connection.
+    """
+
+    def __init__(self, owner: JWTToken) -> None:
+        self.owner = owner
+        self.model = owner.model
+        self.scheme_name = owner.scheme_name
+
+    async def __call__(self, request: Request) -> AccessToken:
+        token = self.owner.authenticate(request)
+        record_token(request.scope, token)
+        return token
+
+
+def _suits(key: Any, algorithm: str) -> bool:
+    if isinstance(key, str | bytes):
+        return algorithm.startswith("HS")
+    if isinstance(key, rsa.RSAPublicKey):
+        return algorithm[:2] in ("RS", "PS")
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return algorithm.startswith("ES")
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return algorithm == "EdDSA"
+    return True  # a key type djfapi does not know: let PyJWT decide
+
+
+def _prepare_key(key: Any) -> Any:
+    """Parse a PEM key once, by its own type, instead of on every request.
+
+    HMAC secrets stay as they are. A PEM private key or certificate is reduced to its
+    public key: verification needs nothing more. Whether a key suits a token's
+    algorithm is PyJWT's check at decode time (a mismatch is a 401).
+    """
+    if isinstance(key, jwt.PyJWK):
+        return key.key
+    if isinstance(
+        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+    ):
+        return key.public_key()
+    if not isinstance(key, str | bytes):
+        return key
+    data = key.encode() if isinstance(key, str) else key
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        return key
+    loaders = (
+        serialization.load_pem_public_key,
+        lambda pem: serialization.load_pem_private_key(pem, password=None).public_key(),
+        lambda pem: x509.load_pem_x509_certificate(pem).public_key(),
+    )
+    for load in loaders:
+        try:
+            return load(data)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    raise ImproperlyConfigured(
+        "The JWT key looks like PEM but is neither a public key, a private key nor a certificate"
+    )

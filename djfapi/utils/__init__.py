@@ -1,0 +1,1 @@
+"""Glue between FastAPI and Django."""

@@ -1,0 +1,132 @@
+"""The demo's router tree: companies with departments (and their teams), cost centres
+and employees, secured by scoped JWTs and filtered per tenant. Companies, departments
+and employees have change feeds (``.../subscribe``, see ``djfapi.live``). Employees
+take bulk creates, and two hooks keep every company with at least one owner.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from djfapi.errors import Conflict, ValidationFailed
+from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
+from djfapi.routing.hooks import WriteEvent
+from djfapi.schemas import Access
+from djfapi.security.jwt import JWTToken
+from testproject.business import models, schemas
+
+OWNER = models.Employee.Type.OWNER
+
+token = JWTToken(scheme_name="DemoToken", description="A token from `python -m testproject token ...`")
+
+
+def company_objects_filter(access: Access | None) -> Q:
+    """The caller's tenant; with an ``own`` scope, only companies they own or administer."""
+    assert access is not None
+    q = Q(tenant_id=access.tenant_id)
+    if access.scope is None or access.scope.selector != "any":
+        owned = models.Employee.objects.filter(
+            company=OuterRef("pk"),
+            user_id=access.user_id,
+            type__in=[models.Employee.Type.OWNER, models.Employee.Type.ADMIN],
+        )
+        q &= Q(Exists(owned))
+    return q
+
+
+employees = DjangoRouterSchema(
+    name="employees",
+    model=models.Employee,
+    get=schemas.Employee,
+    create=schemas.EmployeeCreate,
+    update=schemas.EmployeeUpdate,
+    create_multi=100,  # POST a list to hire a whole team at once, all or nothing
+    aggregate_fields=["salary", "id"],
+    aggregate_group_by=["type", "department_id", "hired_at__year"],
+    subscribe=True,
+)
+
+
+@employees.hook("before_update")
+def keep_an_owner_when_demoting(event: WriteEvent) -> None:
+    """A company never loses its last owner: demoting them is refused (422)."""
+    employee = event.instance
+    if event.previous.get("type") == OWNER and employee.type != OWNER and not _other_owners(employee).exists():
+        raise ValidationFailed(
+            "the last owner of a company cannot be demoted; make someone else an owner first",
+            loc=("body", "type"),
+            value=employee.type,
+        )
+
+
+@employees.hook("before_delete")
+def keep_an_owner_when_removing(event: WriteEvent) -> None:
+    """A company never loses its last owner: removing them is refused (409)."""
+    employee = event.instance
+    if employee.type == OWNER and not _other_owners(employee).exists():
+        raise Conflict(
+            "The last owner of a company cannot be removed; make someone else an owner first.",
+            code="last_owner",
+        )
+
+
+def _other_owners(employee: models.Employee) -> QuerySet[models.Employee]:
+    # Two requests demoting a company's two owners at once must not both pass: each
+    # first locks the company row (the same lock for both, so they queue, never deadlock).
+    list(models.Company.objects.select_for_update().filter(pk=employee.company_id).values_list("pk", flat=True))
+    return models.Employee.objects.filter(company_id=employee.company_id, type=OWNER).exclude(pk=employee.pk)
+
+
+companies = DjangoRouterSchema(
+    name="companies",
+    model=models.Company,
+    get=schemas.Company,
+    create=schemas.CompanyCreate,
+    update=schemas.CompanyUpdate,
+    delete_status=models.Company.Status.DELETED,
+    security=token,
+    security_scopes=SecurityScopes(
+        get=["business.companies.read.any", "business.companies.read.own"],
+        post=["business.companies.create"],
+        patch=["business.companies.update.any", "business.companies.update.own"],
+        put=["business.companies.update.any", "business.companies.update.own"],
+        delete=["business.companies.delete.any", "business.companies.delete.own"],
+    ),
+    objects_filter=company_objects_filter,
+    subscribe=True,
+    pagination_options={"default_limit": 100, "max_limit": 1000, "default_order_by": ["name"]},
+    filter_fields=["id", "name", "status", "is_verified", "created_at", "departments__count", "employees__type"],
+    order_fields=["name", "status", "created_at", "departments__count", "id"],
+    aggregate_fields=["id", "departments__count", "departments__budget"],
+    aggregate_group_by=["status", "created_at__year", "id"],
+    children=[
+        DjangoRouterSchema(
+            name="departments",
+            model=models.CompanyDepartment,
+            get=schemas.Department,
+            create=schemas.DepartmentCreate,
+            update=schemas.DepartmentUpdate,
+            aggregate_fields=["budget", "teams__count"],
+            subscribe=True,
+            children=[
+                DjangoRouterSchema(
+                    name="teams",
+                    model=models.CompanyDepartmentTeam,
+                    get=schemas.Team,
+                    create=schemas.TeamCreate,
+                    update=schemas.TeamCreate,
+                ),
+            ],
+        ),
+        DjangoRouterSchema(
+            name="costcenters",
+            model=models.CompanyCostcenter,
+            get=schemas.Costcenter,
+            create=schemas.CostcenterCreate,
+            update=schemas.CostcenterCreate,
+        ),
+        employees,
+    ],
+)
+
+router = companies.router

@@ -1,0 +1,1 @@
+"""The demo domain: companies with departments, teams, cost centres and employees."""

@@ -1,0 +1,128 @@
+"""Django settings for the djfapi demo project.
+
+Everything that differs between a laptop demo, the test suite and a deployment comes
+from the environment, so that ``python -m testproject`` works with no set-up at all:
+an SQLite file in the current directory unless ``DATABASE_URL`` says otherwise, and a
+development JWT key unless ``DJFAPI_JWT_SECRET`` is set (the CLI warns about that).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# A development default keeps the demo runnable; deployments must set their own.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-djfapi-testproject-development-key")
+DEBUG = os.environ.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "testproject.business",
+    "djfapi.live",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The admin is mounted by the FastAPI app under /admin; Django sees that as root_path.
+ROOT_URLCONF = "testproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# DATABASE_URL switches the database (e.g. postgres://postgres@127.0.0.1:5432/djfapi);
+# CONN_MAX_AGE=0 is what the connection-hygiene tests rely on. CONN_HEALTH_CHECKS=1
+# makes Django test a persistent (or pooled) connection before reusing it.
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{Path.cwd() / 'testproject.sqlite3'}",
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        conn_health_checks=_env_flag("CONN_HEALTH_CHECKS"),
+    ),
+}
+
+# PostgreSQL only, for the live connection tests and for deployments that want them:
+# DJFAPI_DB_APPLICATION_NAME names the app's connections in pg_stat_activity, and
+# DJFAPI_DB_POOL=1 switches to Django's own connection pool (psycopg_pool; needs
+# CONN_MAX_AGE=0), sized by DJFAPI_DB_POOL_MIN_SIZE / DJFAPI_DB_POOL_MAX_SIZE, with
+# DJFAPI_DB_POOL_TIMEOUT seconds to wait for a free connection (then a 503).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if os.environ.get("DJFAPI_DB_APPLICATION_NAME"):
+        _options["application_name"] = os.environ["DJFAPI_DB_APPLICATION_NAME"]
+    if _env_flag("DJFAPI_DB_POOL"):
+        _options["pool"] = {
+            "min_size": int(os.environ.get("DJFAPI_DB_POOL_MIN_SIZE", "0")),
+            "max_size": int(os.environ.get("DJFAPI_DB_POOL_MAX_SIZE", "10")),
+            "timeout": float(os.environ.get("DJFAPI_DB_POOL_TIMEOUT", "30")),
+        }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+STATIC_URL = "/static/"
+
+# HS256 wants a key of at least 32 bytes (PyJWT warns about shorter HMAC keys).
+_DEVELOPMENT_JWT_KEY = "djfapi-testproject-development-jwt-key-do-not-use-in-production"
+_JWT_KEY_FROM_ENV = os.environ.get("DJFAPI_JWT_SECRET", "")
+
+USING_DEVELOPMENT_JWT_KEY: bool = not _JWT_KEY_FROM_ENV
+"""True when the demo falls back to the public development key (tokens are forgeable)."""
+
+DJFAPI = {
+    "JWT_KEY": _JWT_KEY_FROM_ENV or _DEVELOPMENT_JWT_KEY,
+    "JWT_ALGORITHMS": ["HS256"],
+    "JWT_ISSUER": "testproject",
+    "JWT_LEEWAY": 0,
+}
+# Worker threads of the generated endpoints per process (djfapi's default: 40).
+if os.environ.get("DJFAPI_THREADPOOL_SIZE"):
+    DJFAPI["THREADPOOL_SIZE"] = int(os.environ["DJFAPI_THREADPOOL_SIZE"])
+# The change feed (djfapi.live): DJFAPI_LIVE_REDIS_URL makes Redis pub/sub carry the
+# wake-ups between processes (else PostgreSQL NOTIFY, or in-process on SQLite);
+# DJFAPI_LIVE_POLL_INTERVAL / DJFAPI_LIVE_HEARTBEAT / DJFAPI_LIVE_CHANNEL tune it.
+if os.environ.get("DJFAPI_LIVE_REDIS_URL"):
+    DJFAPI["LIVE_REDIS_URL"] = os.environ["DJFAPI_LIVE_REDIS_URL"]
+if os.environ.get("DJFAPI_LIVE_CHANNEL"):
+    DJFAPI["LIVE_CHANNEL"] = os.environ["DJFAPI_LIVE_CHANNEL"]
+for _name in ("LIVE_POLL_INTERVAL", "LIVE_HEARTBEAT"):
+    if os.environ.get(f"DJFAPI_{_name}"):
+        DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])

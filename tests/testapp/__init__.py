@@ -1,0 +1,1 @@
+"""Models that only the tests need: integer and string primary keys, PROTECT, checks."""

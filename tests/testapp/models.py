@@ -1,0 +1,103 @@
+"""A small library domain with the key types and constraints the demo does not have.
+
+``Shelf`` has a string primary key, ``Book`` an integer one and a PROTECTed foreign
+key, a unique field and a check constraint; ``Member`` has a write-only password set
+through a model method. The app has no migrations: pytest-django creates its tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import models
+
+
+class Shelf(models.Model):
+    code = models.CharField(primary_key=True, max_length=20)
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+
+
+class Book(models.Model):
+    shelf = models.ForeignKey(Shelf, on_delete=models.PROTECT, related_name="books")
+    title = models.CharField(max_length=100)
+    isbn = models.CharField(max_length=20, unique=True)
+    pages = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(pages__lte=10_000), name="book_pages_reasonable")]
+
+    def title_upper(self) -> str:
+        return self.title.upper()
+
+
+class Chapter(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="chapters")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["number"]
+
+
+class Loan(models.Model):
+    """Protects the book it lends: deleting a lent book is a 409."""
+
+    book = models.ForeignKey(Book, on_delete=models.PROTECT, related_name="loans")
+    borrower = models.CharField(max_length=64)
+
+
+class Member(models.Model):
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+    password_hash = models.CharField(max_length=64, blank=True)
+
+    def set_password(self, raw: str) -> None:
+        self.password_hash = hashlib.sha256(raw.encode()).hexdigest()
+
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+
+# -- added for the mapping, plan and routing tests --------------------------------------
+# These models only point at each other, so deleting a Shelf or a Book costs what it did.
+
+
+class Genre(models.Model):
+    """Not a node of any test tree: the target of a foreign key that a body may set."""
+
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="subgenres")
+
+    @property
+    def label(self) -> str:
+        return f"#{self.name.lower()}"
+
+
+class Room(models.Model):
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+
+
+class Exhibit(models.Model):
+    """Two foreign keys to Room (a tree must say which one is the parent) and a nullable one to Genre."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="exhibits")
+    origin_room = models.ForeignKey(
+        Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="originating_exhibits"
+    )
+    genre = models.ForeignKey(Genre, on_delete=models.SET_NULL, null=True, blank=True, related_name="exhibits")
+    title = models.CharField(max_length=100)
+
+    @property
+    def display_title(self) -> str:
+        return f"{self.title} ({self.room_id})"
+
+
+class BookDetail(models.Model):
+    """A book's own detail row (reverse one-to-one): written as a nested object of the book."""
+
+    book = models.OneToOneField(Book, on_delete=models.CASCADE, related_name="detail")
+    summary = models.CharField(max_length=200)
+    reviewed = models.BooleanField(default=False)
