@@ -126,3 +126,24 @@ if os.environ.get("DJFAPI_LIVE_CHANNEL"):
 for _name in ("LIVE_POLL_INTERVAL", "LIVE_HEARTBEAT"):
     if os.environ.get(f"DJFAPI_{_name}"):
         DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])
+
+# Logs: one line per request on the djfapi.access logger (RequestContextMiddleware),
+# as text by default, as JSON lines with DJFAPI_LOG_FORMAT=json; DJFAPI_LOG_LEVEL sets
+# the level (INFO by default; WARNING silences the per-request lines).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "djfapi.ops.logs.JSONFormatter"},
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("DJFAPI_LOG_FORMAT", "text") == "json" else "text",
+        },
+    },
+    "loggers": {
+        "djfapi": {"handlers": ["stderr"], "level": os.environ.get("DJFAPI_LOG_LEVEL", "INFO")},
+    },
+}

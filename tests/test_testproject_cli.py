@@ -8,6 +8,7 @@ migrates, seeds, prints a working token and answers HTTP.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -164,14 +165,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served_demo(tmp_path: Path) -> Iterator[ServedDemo]:
+def served_demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServedDemo]:
     """Start ``python -m testproject --port N`` in an empty directory; stop it afterwards.
 
     Output goes to files rather than pipes so a chatty server can never block on a full
-    pipe.
+    pipe. Parametrize it indirectly with a dict to add environment variables.
     """
     port = _free_port()
-    env = _child_env()
+    env = _child_env(**getattr(request, "param", {}))
     env.pop("DATABASE_URL", None)  # the embedded SQLite database in the cwd is under test
     env.pop("DJFAPI_JWT_SECRET", None)  # the development key, to see the warning
     stdout_path, stderr_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
@@ -246,3 +247,31 @@ def test_serve_migrates_seeds_and_answers_with_what_it_printed(served_demo: Serv
     process.terminate()
     assert process.wait(timeout=15) in {0, -signal.SIGTERM}
     assert "Finished server process" in stderr_path.read_text()
+
+
+@pytest.mark.parametrize("served_demo", [{"DJFAPI_LOG_FORMAT": "json"}], indirect=True)
+def test_json_logs_carry_one_line_per_request_without_secrets(served_demo: ServedDemo) -> None:
+    token = re.search(r"^export TOKEN=(\S+)$", served_demo.stdout_path.read_text(), re.MULTILINE)
+    assert token, served_demo.stdout_path.read_text()
+    headers = {"Authorization": f"Bearer {token.group(1)}", "X-Request-ID": "trace-me-0001"}
+
+    response = httpx.get(f"{served_demo.base_url}/companies?name__icontains=secret-filter", headers=headers, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "trace-me-0001"
+
+    deadline = time.monotonic() + 10
+    lines: list[dict] = []
+    while not lines and time.monotonic() < deadline:
+        for line in served_demo.stderr_path.read_text().splitlines():
+            if line.startswith("{") and '"djfapi.access"' in line:
+                lines.append(json.loads(line))
+        time.sleep(0.1)
+    (entry,) = [line for line in lines if line["request_id"] == "trace-me-0001"]
+    assert entry["logger"] == "djfapi.access"
+    assert entry["level"] == "INFO"
+    assert (entry["method"], entry["route"], entry["status"]) == ("GET", "/companies", 200)
+    assert (entry["tenant_id"], entry["user_id"]) == ("demo", "demo-user")
+    assert entry["duration_ms"] >= 0
+    log = served_demo.stderr_path.read_text()
+    assert token.group(1) not in log
+    assert "secret-filter" not in log  # no query strings

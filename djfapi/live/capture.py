@@ -171,30 +171,19 @@ def _on_save(sender: type[models.Model], instance: models.Model, created: bool, 
         elif not created and now != deleted and before == deleted:
             action = INSERT  # restored: it reappears for readers
         instance.__dict__[_STATUS] = now
-    record(
-        entry,
-        action,
-        object_key(entry.model, instance.pk),
-        tenant_id=_tenant(instance),
-        refs=_refs(instance),
-        using=using,
-        instance=instance,
-    )
+    _record_instance(entry, action, instance, using)
 
 
 def _on_delete(sender: type[models.Model], instance: models.Model, using: str, **_: Any) -> None:
     entry = watched(sender)
     if entry is None:
         return
-    record(
-        entry,
-        DELETE,
-        object_key(entry.model, instance.pk),
-        tenant_id=_tenant(instance),
-        refs=_refs(instance),
-        using=using,
-        instance=instance,
-    )
+    _record_instance(entry, DELETE, instance, using)
+
+
+def _record_instance(entry: Watched, action: str, instance: models.Model, using: str) -> None:
+    key = object_key(entry.model, instance.pk)
+    record(entry, action, key, tenant_id=_tenant(instance), refs=_refs(instance), using=using, instance=instance)
 
 
 _connected = False

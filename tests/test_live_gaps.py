@@ -1,0 +1,126 @@
+"""Event ids committed out of order on PostgreSQL: a stream never skips a gap.
+
+Ids are drawn when a transaction writes its event and become visible when it commits.
+Here a writer holds id N open in its transaction while another commits N+1: the
+subscriber must get neither until N is settled, then both in id order (commit), or N+1
+alone right after the rollback — without waiting for ``LIVE_GAP_TIMEOUT``. A gap held
+longer than that timeout is given up with a warning, the documented limit.
+
+PostgreSQL only: SQLite serialises writers, so its ids always commit in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from testproject.business.models import Company
+from tests.factories import make_company
+from tests.helpers import auth
+from tests.livefeed import feed_client, ready, subscribe
+
+pytestmark = pytest.mark.postgresql
+
+READ_ANY = ("business.companies.read.any",)
+
+
+@pytest.fixture
+def feed(app: FastAPI, transactional_db: None, settings: Any) -> Iterator[TestClient]:
+    yield from feed_client(app, settings)
+
+
+class HeldWriter:
+    """A thread that creates a company in a transaction and holds it open until told to finish."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.drawn = threading.Event()
+        self.finish = threading.Event()
+        self.commit = True
+        self.company_id: str | None = None
+        self.thread = threading.Thread(target=self._run, name=f"held writer {name}")
+
+    def _run(self) -> None:
+        try:
+            try:
+                with transaction.atomic():
+                    company = make_company(name=self.name)
+                    self.company_id = str(company.pk)
+                    self.drawn.set()  # its event id is drawn, its row not yet visible
+                    self.finish.wait(30)
+                    if not self.commit:
+                        transaction.set_rollback(True)
+            finally:
+                self.drawn.set()
+        finally:
+            connection.close()
+
+    def __enter__(self) -> HeldWriter:
+        self.thread.start()
+        assert self.drawn.wait(10)
+        assert self.company_id is not None, "the held writer failed"
+        return self
+
+    def release(self, *, commit: bool) -> None:
+        self.commit = commit
+        self.finish.set()
+        self.thread.join(10)
+
+    def __exit__(self, *exc: object) -> None:
+        self.release(commit=self.commit)
+
+
+def test_a_later_id_waits_for_an_earlier_open_one_then_both_arrive_in_order(feed: TestClient) -> None:
+    with subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader:
+        ready(reader)
+        with HeldWriter("first, committed last") as held:
+            later = make_company(name="second, committed first")
+            assert reader.quiet(1.0) == []  # N+1 is committed, but N may still appear
+            held.release(commit=True)
+            first, second = reader.changes(2)
+
+    assert [first.data["object_id"], second.data["object_id"]] == [held.company_id, str(later.pk)]
+    assert first.id is not None and second.id is not None and first.id < second.id
+
+
+def test_a_rolled_back_gap_is_settled_at_once(feed: TestClient) -> None:
+    with subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader:
+        ready(reader)
+        with HeldWriter("rolled back") as held:
+            later = make_company(name="kept")
+            assert reader.quiet(1.0) == []
+            released = time.monotonic()
+            held.release(commit=False)
+            (event,) = reader.changes(1, timeout=5)
+            waited = time.monotonic() - released
+
+    assert event.data["object_id"] == str(later.pk)
+    assert waited < 5  # settled by the rollback, not by LIVE_GAP_TIMEOUT (30 s)
+    assert not Company.objects.filter(pk=held.company_id).exists()
+
+
+def test_a_gap_held_beyond_the_timeout_is_given_up_with_a_warning(
+    feed: TestClient, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.DJFAPI = {**settings.DJFAPI, "LIVE_GAP_TIMEOUT": 1.0}
+    with (
+        caplog.at_level(logging.WARNING, logger="djfapi.live"),
+        subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader,
+    ):
+        ready(reader)
+        with HeldWriter("held too long") as held:
+            later = make_company(name="delivered after the timeout")
+            (event,) = reader.changes(1, timeout=10)
+            held.release(commit=True)
+
+    assert event.data["object_id"] == str(later.pk)
+    assert held.company_id is not None
+    assert any("stayed missing" in record.getMessage() for record in caplog.records), caplog.text
