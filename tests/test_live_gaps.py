@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from fastapi import FastAPI
@@ -124,3 +125,73 @@ def test_a_gap_held_beyond_the_timeout_is_given_up_with_a_warning(
     assert event.data["object_id"] == str(later.pk)
     assert held.company_id is not None
     assert any("stayed missing" in record.getMessage() for record in caplog.records), caplog.text
+
+
+def test_an_unrelated_long_transaction_does_not_hold_a_gap_back(feed: TestClient) -> None:
+    """Another connection writing elsewhere (a batch job, a migration) keeps its xid open
+    for the whole test: the gap behind a rolled-back event is still settled at once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        database = cursor.fetchone()[0]
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(
+        dbname=database,
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        user=settings_dict["USER"] or None,
+        password=settings_dict["PASSWORD"] or None,
+    )
+    try:
+        other.execute("CREATE TEMPORARY TABLE batch (n int)")
+        other.execute("INSERT INTO batch VALUES (1)")  # holds an xid until the end of the test
+        with subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader:
+            ready(reader)
+            with HeldWriter("rolled back beside a batch job") as held:
+                later = make_company(name="kept beside a batch job")
+                assert reader.quiet(0.5) == []
+                released = time.monotonic()
+                held.release(commit=False)
+                (event,) = reader.changes(1, timeout=10)
+                waited = time.monotonic() - released
+    finally:
+        other.rollback()
+        other.close()
+
+    assert event.data["object_id"] == str(later.pk)
+    assert waited < 5  # not LIVE_GAP_TIMEOUT (30 s): the batch job never wrote to the outbox
+
+
+def test_many_concurrent_writers_lose_no_event(feed: TestClient) -> None:
+    """Writers that commit out of id order, for a while: every event arrives once, in id order."""
+    writers, per_writer = 6, 40
+    created: list[str] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def write(number: int) -> None:
+        try:
+            for i in range(per_writer):
+                with transaction.atomic():
+                    company = make_company(name=f"w{number} {i}")
+                    time.sleep(0.001 * ((number + i) % 4))  # commit order differs from id order
+                with lock:
+                    created.append(str(company.pk))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    with subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader:
+        ready(reader)
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        events = reader.changes(writers * per_writer, timeout=60)
+        assert reader.quiet(0.5) == []
+
+    ids = [event.id for event in events]
+    assert ids == sorted(set(ids))
+    assert sorted(event.data["object_id"] for event in events) == sorted(created)

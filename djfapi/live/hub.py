@@ -8,11 +8,15 @@ It follows the outbox and keeps two things for its streams:
   and T2 committing id 11 first, a stream that delivered 11 and moved its position on
   would never see 10. Streams therefore only read up to the horizon, and the horizon
   stops at a missing id until that id is settled. On SQLite writers are serialised and
-  ids committed in order, so a gap is settled at once. On PostgreSQL a gap seen under
-  snapshot S is settled once every transaction running in S has ended (the snapshot's
-  ``xmin`` has passed S's ``xmax``): its owner then committed — and its row is read with
-  the same statement — or rolled back. This needs the owner to have had its xid before
-  drawing the id, which ``capture`` makes sure of. A gap still open after
+  ids committed in order, so a gap is settled at once. On PostgreSQL the owner of a
+  missing id holds the outbox's write lock from before it drew the id until it ends;
+  a gap is settled once every transaction that held that lock just after the gap was
+  seen is over in a later snapshot (``outbox.Snapshot.is_over``): the owner then
+  committed — and its row is read with the same statement — or rolled back. Unrelated
+  long transactions on the server do not hold a gap back. This needs the owner to have
+  had its xid before drawing the id, which ``capture`` makes sure of. (A snapshot's
+  ``xmin``/``xmax`` alone cannot settle a gap: the owner's xid may be newer than the
+  snapshot's ``xmax`` while it runs.) A gap still open after
   ``DJFAPI["LIVE_GAP_TIMEOUT"]`` seconds (default 30; a transaction left idle holds
   every gap back) is given up, with a warning; on other databases that is the only rule.
 * the **tail**: the most recent settled events, so that streams which are up to date
@@ -68,8 +72,8 @@ def gap_timeout() -> float:
 
 @dataclass(frozen=True)
 class _Gap:
-    xmax: int | None  # PostgreSQL: the snapshot's xmax when the gap was first seen
     seen_at: float  # time.monotonic()
+    writers: frozenset[int] | None = None  # PostgreSQL: outbox writers running just after it was seen
 
 
 _read_after = request_signalling(outbox.read_after)
@@ -225,7 +229,6 @@ class Hub:
         while True:
             assert self.settled_through is not None
             events, snapshot = await run_signalled(_read_after, after=self.settled_through, limit=READ_BATCH)
-            logger.debug("DBG read after %s: %s", self.settled_through, [e.id for e in events])
             accepted, blocked = self._settle(events, snapshot)
             if accepted or blocked is not None:
                 self._advance(blocked if blocked is not None else accepted[-1].id, accepted)
@@ -250,8 +253,13 @@ class Hub:
         if self.vendor == "sqlite":
             return True
         now = time.monotonic()
-        gap = self._gaps.setdefault(first, _Gap(snapshot.xmax if snapshot else None, now))
-        if gap.xmax is not None and snapshot is not None and snapshot.xmin >= gap.xmax:
+        gap = self._gaps.get(first)
+        if gap is None:
+            # The snapshot that shows a gap was taken before its writers were read, so only
+            # a later read can tell that they are over.
+            self._gaps[first] = _Gap(now, snapshot.writers if snapshot else None)
+            return False
+        if snapshot is not None and gap.writers is not None and all(snapshot.is_over(xid) for xid in gap.writers):
             self._gaps.pop(first, None)
             return True
         if now - gap.seen_at >= gap_timeout():

@@ -37,11 +37,28 @@ class Event:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The PostgreSQL snapshot a read was made under: transactions below ``xmin`` are over,
-    those from ``xmax`` on had not started."""
+    """The PostgreSQL snapshot a read was made under, as 32-bit xids.
 
-    xmin: int
+    ``running`` were in progress; ``xmax`` is one past the newest transaction that had
+    ended. A transaction whose xid is ``xmax`` or newer may have been running too: the
+    snapshot simply cannot see it, so only ``xid precedes xmax and not in running``
+    proves that a transaction is over.
+
+    ``writers`` is read only when the rows have a gap, just after the snapshot: the
+    transactions then holding the outbox's write lock. The owner of a missing id took
+    that lock before drawing the id and holds it until it ends, so if it was still
+    running it is among them, and the gap is settled once every one of them is over —
+    however long unrelated transactions elsewhere on the server take.
+    """
+
     xmax: int
+    running: frozenset[int] = frozenset()
+    writers: frozenset[int] | None = None
+
+    def is_over(self, xid: int) -> bool:
+        """Whether transaction ``xid`` had ended when this snapshot was taken."""
+        precedes = (xid - self.xmax) % 2**32 >= 2**31  # PostgreSQL's modular TransactionIdPrecedes
+        return precedes and xid not in self.running
 
 
 _FIELDS = ("id", "model", "object_id", "action", "tenant_id", "refs")
@@ -77,7 +94,8 @@ def read_after(after: int, limit: int) -> tuple[list[Event], Snapshot | None]:
     table = connection.ops.quote_name(ChangeEvent._meta.db_table)
     sql = (
         "WITH s AS (SELECT pg_current_snapshot() AS snap) "
-        "SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, "
+        "SELECT pg_snapshot_xmax(s.snap)::text, "
+        "array_to_string(ARRAY(SELECT pg_snapshot_xip(s.snap)), ','), "
         "e.id, e.model, e.object_id, e.action, e.tenant_id, e.refs "
         f"FROM s LEFT JOIN LATERAL (SELECT * FROM {table} WHERE id > %s ORDER BY id LIMIT %s) e ON true "
         "ORDER BY e.id"
@@ -85,8 +103,26 @@ def read_after(after: int, limit: int) -> tuple[list[Event], Snapshot | None]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [after, limit])
         rows = cursor.fetchall()
-    snapshot = Snapshot(int(rows[0][0]), int(rows[0][1]))
-    return [_event(row[2:]) for row in rows if row[2] is not None], snapshot
+        events = [_event(row[2:]) for row in rows if row[2] is not None]
+        ids = [event.id for event in events]
+        has_gap = bool(ids) and ids != list(range(after + 1, after + 1 + len(ids)))
+        writers = _outbox_writers(cursor, table) if has_gap else None
+    xmax, running = rows[0][:2]
+    xids = frozenset(int(xid) % 2**32 for xid in running.split(",") if xid)
+    snapshot = Snapshot(int(xmax) % 2**32, xids, writers)
+    return events, snapshot
+
+
+def _outbox_writers(cursor: Any, table: str) -> frozenset[int]:
+    """Xids of the transactions holding the outbox's write lock (``RowExclusiveLock``) now."""
+    cursor.execute(
+        "SELECT t.transactionid::text FROM pg_locks r JOIN pg_locks t ON t.pid = r.pid "
+        "WHERE r.locktype = 'relation' AND r.relation = %s::regclass AND r.mode = 'RowExclusiveLock' "
+        "AND r.granted AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted",
+        [table],
+    )
+    return frozenset(int(row[0]) for row in cursor.fetchall())
 
 
 def read_page(model: str, after: int, through: int, limit: int) -> list[Event]:
