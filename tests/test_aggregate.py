@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,6 +26,7 @@ from djfapi.errors import install_error_handlers
 from djfapi.routing.django import DjangoRouterSchema
 from testproject.business.models import Company, CompanyDepartment, CompanyDepartmentTeam, Employee
 from tests.helpers import OTHER_TENANT, TENANT, USER, auth
+from tests.testapp.models import Ledger
 
 READ_ANY = "business.companies.read.any"
 READ_OWN = "business.companies.read.own"
@@ -621,6 +623,38 @@ def staff_client() -> TestClient:
     install_error_handlers(app)
     app.include_router(tree.router)
     return TestClient(app)
+
+
+class LedgerRow(BaseModel):
+    id: int
+    amount: Decimal
+
+
+def test_decimals_wider_than_a_float_add_up_to_what_the_rows_read(shared_connection: None) -> None:
+    """19-digit amounts: no float holds them, so the aggregate adds the rows as decimals.
+
+    PostgreSQL keeps every digit and sums them exactly. SQLite stores such a decimal as a
+    float (about 15 significant digits); the route then adds the values exactly as the
+    ORM reads them back, so a sum always equals the sum of what the list shows. (Columns
+    of up to 15 digits, like the demo's, are summed in SQL as exact scaled integers; the
+    other tests of this module cover those.)
+    """
+    amounts = ["123456789012345.6789", "0.0001", "987654321098765.4321"]
+    Ledger.objects.bulk_create(Ledger(tenant_id=TENANT, amount=Decimal(amount)) for amount in amounts)
+    stored = list(Ledger.objects.values_list("amount", flat=True))
+    tree = DjangoRouterSchema(name="ledger", model=Ledger, get=LedgerRow, aggregate_fields=["amount"])
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(tree.router)
+
+    with TestClient(app) as client:
+        (total,) = aggregate(client, "/ledger/aggregate/sum/amount")
+        (largest,) = aggregate(client, "/ledger/aggregate/max/amount")
+
+    assert Decimal(total["value"]) == sum(stored, Decimal(0))
+    assert Decimal(largest["value"]) == max(stored)
+    if connection.vendor == "postgresql":
+        assert total["value"] == "1111111110111111.1111"
 
 
 #: (function, field): what the route must refuse, each with a 422 and never a database error

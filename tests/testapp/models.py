@@ -101,3 +101,10 @@ class BookDetail(models.Model):
     book = models.OneToOneField(Book, on_delete=models.CASCADE, related_name="detail")
     summary = models.CharField(max_length=200)
     reviewed = models.BooleanField(default=False)
+
+
+class Ledger(models.Model):
+    """Amounts wider than a float holds (19 digits): the aggregate route must add them in exact decimals."""
+
+    tenant_id = models.CharField(max_length=64)
+    amount = models.DecimalField(max_digits=19, decimal_places=4)

@@ -1,0 +1,82 @@
+"""Command line of the benchmark suite; see the package docstring for usage."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+from benchmarks.config import DEFAULT_COMPANIES
+from benchmarks.contenders import CONTENDERS
+from benchmarks.runner import Options
+
+COMMANDS = ("run", "seed", "profile")
+
+
+def _names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
+    workloads = ("W1", "W2", "W3", "W4", "W5", "W6")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="seed if needed, check, measure, print the tables (the default)")
+    run.add_argument("--quick", action="store_true", help="short cells (0.5s warm-up, 2s timed): a smoke run")
+    run.add_argument("--contenders", type=lambda t: _names(t, tuple(CONTENDERS), "contender"))
+    run.add_argument("--workloads", type=lambda t: _names(t, workloads, "workload"))
+    run.add_argument("--duration", type=float, help="timed seconds per cell (default 10, quick 2)")
+    run.add_argument("--warmup", type=float, help="warm-up seconds per cell (default 2, quick 0.5)")
+    run.add_argument("--concurrency", type=lambda t: tuple(int(n) for n in t.split(",")), help="connections, e.g. 1,16")
+    run.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
+    run.add_argument("--rounds", type=int, help="repeat the timed sweep N times and keep each cell's best (default 1)")
+
+    seed = sub.add_parser("seed", help="seed the database (reused when its size already matches)")
+    seed.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
+    seed.add_argument("--force", action="store_true", help="wipe and seed again even when the size matches")
+
+    profile = sub.add_parser("profile", help="profile a contender in-process with pyinstrument")
+    profile.add_argument("--contender", choices=tuple(CONTENDERS)[:2], default="djfapi")
+    profile.add_argument("--workloads", type=lambda t: _names(t, workloads, "workload"), default=("W1", "W2", "W3"))
+    profile.add_argument("--requests", type=int, default=400, help="profiled requests per workload")
+    profile.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
+        arguments.insert(0, "run")
+    args = _parser().parse_args(arguments)
+    if args.command == "seed":
+        from benchmarks.config import ensure_work_dir, setup_django
+
+        setup_django()
+        ensure_work_dir()
+        from benchmarks.seed import seed
+
+        seed(args.companies, force=args.force)
+        return 0
+    if args.command == "profile":
+        from benchmarks.profiling import profile
+
+        return profile(args.contender, args.workloads, args.requests, args.companies)
+    from benchmarks.runner import run
+
+    options = Options.quick() if args.quick else Options()
+    overrides = {
+        name: getattr(args, name)
+        for name in ("contenders", "workloads", "duration", "warmup", "concurrency", "rounds")
+        if getattr(args, name) is not None
+    }
+    return run(dataclasses.replace(options, companies=args.companies, **overrides))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Serve one contender under uvicorn: ``python -m benchmarks.serve NAME --port PORT``.
+
+One process, one worker, uvicorn's defaults otherwise (its fastest installed event
+loop and HTTP parser; no access log). Django is set up with ``benchmarks.settings``
+before the contender's module is imported. With ``BENCH_COUNT_QUERIES`` or
+``BENCH_TRACE_MEMORY`` in the environment the app is wrapped in
+``benchmarks.instrument.Instrumented``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from collections.abc import Sequence
+
+from benchmarks.config import SETTINGS_MODULE
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
+    parser.add_argument("contender")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    from benchmarks.contenders import get
+
+    contender = get(args.contender)
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+    if contender.urlconf:
+        os.environ["BENCH_URLCONF"] = contender.urlconf
+        os.environ["BENCH_DJANGO_ASGI"] = "1"  # see benchmarks.settings: connections per request
+
+    import django
+
+    django.setup()
+    module_name, _, function = contender.factory.partition(":")
+    app = getattr(importlib.import_module(module_name), function)()
+    count_queries, trace_memory = _flag("BENCH_COUNT_QUERIES"), _flag("BENCH_TRACE_MEMORY")
+    if count_queries or trace_memory:
+        from benchmarks.instrument import Instrumented
+
+        app = Instrumented(app, count_queries=count_queries, trace_memory=trace_memory)
+
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
