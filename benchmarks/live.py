@@ -85,8 +85,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from benchmarks.config import WORK_DIR, ensure_work_dir
+from benchmarks.server import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WORK_DIR = Path(os.environ.get("BENCH_WORK_DIR", REPO_ROOT / "benchmarks" / ".work"))
+
 SETTINGS_MODULE = "testproject.settings"
 FEED = "/companies/subscribe"
 COLLECTION = "/companies"
@@ -105,15 +108,6 @@ QUICK = {"subscribers": 50, "events": 50}
 
 
 # -- small helpers ---------------------------------------------------------------------
-
-
-def ensure_work_dir() -> Path:
-    """The work directory, with a ``.gitignore`` that keeps it out of the repository."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    ignore = WORK_DIR / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    return WORK_DIR
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -310,14 +304,8 @@ class Server:
         raise RuntimeError(f"the server did not answer within {STARTUP_TIMEOUT} s:\n{self.log()}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
