@@ -92,20 +92,33 @@ def test_a_later_id_waits_for_an_earlier_open_one_then_both_arrive_in_order(feed
     assert first.id is not None and second.id is not None and first.id < second.id
 
 
-def test_a_rolled_back_gap_is_settled_at_once(feed: TestClient) -> None:
+def delivery_behind_a_rolled_back_gap(
+    feed: TestClient, name: str, *, quiet: float, timeout: float
+) -> tuple[Any, Company, float, str]:
+    """A committed company behind an id held by a writer that then rolls back.
+
+    Returns the event delivered, the company, seconds from the rollback to the event, and
+    the rolled-back company's id.
+    """
     with subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader:
         ready(reader)
-        with HeldWriter("rolled back") as held:
-            later = make_company(name="kept")
-            assert reader.quiet(1.0) == []
+        with HeldWriter(f"rolled back {name}") as held:
+            later = make_company(name=f"kept {name}")
+            assert reader.quiet(quiet) == []  # the gap holds it back
             released = time.monotonic()
             held.release(commit=False)
-            (event,) = reader.changes(1, timeout=5)
+            (event,) = reader.changes(1, timeout=timeout)
             waited = time.monotonic() - released
+    assert held.company_id is not None
+    return event, later, waited, held.company_id
+
+
+def test_a_rolled_back_gap_is_settled_at_once(feed: TestClient) -> None:
+    event, later, waited, rolled_back = delivery_behind_a_rolled_back_gap(feed, "alone", quiet=1.0, timeout=5)
 
     assert event.data["object_id"] == str(later.pk)
     assert waited < 5  # settled by the rollback, not by LIVE_GAP_TIMEOUT (30 s)
-    assert not Company.objects.filter(pk=held.company_id).exists()
+    assert not Company.objects.filter(pk=rolled_back).exists()
 
 
 def test_a_gap_held_beyond_the_timeout_is_given_up_with_a_warning(
@@ -144,15 +157,7 @@ def test_an_unrelated_long_transaction_does_not_hold_a_gap_back(feed: TestClient
     try:
         other.execute("CREATE TEMPORARY TABLE batch (n int)")
         other.execute("INSERT INTO batch VALUES (1)")  # holds an xid until the end of the test
-        with subscribe(feed, "/companies/subscribe", headers=auth(scopes=READ_ANY)) as reader:
-            ready(reader)
-            with HeldWriter("rolled back beside a batch job") as held:
-                later = make_company(name="kept beside a batch job")
-                assert reader.quiet(0.5) == []
-                released = time.monotonic()
-                held.release(commit=False)
-                (event,) = reader.changes(1, timeout=10)
-                waited = time.monotonic() - released
+        event, later, waited, _ = delivery_behind_a_rolled_back_gap(feed, "beside a batch job", quiet=0.5, timeout=10)
     finally:
         other.rollback()
         other.close()
