@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from djfapi.management.commands.djfapi_token import add_token_arguments
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEMO_TOKEN_LIFETIME = 24 * 3600
@@ -102,17 +104,15 @@ def _serve(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     """Print one signed token; settings are read but no app or database is loaded."""
     _configure_django(setup=False)
-    from testproject.tokens import mint_token
+    from django.core.exceptions import ImproperlyConfigured
 
-    token = mint_token(
-        tenant=args.tenant,
-        user=args.user,
-        scopes=args.scopes,
-        critical=args.critical,
-        expires=args.expires,
-        not_before=args.not_before,
-        issuer=args.issuer,
-    )
+    from djfapi.management.commands.djfapi_token import mint_from_options
+
+    try:
+        token = mint_from_options(vars(args))
+    except ImproperlyConfigured as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     sys.stdout.write(token + "\n")
     return 0
 
@@ -153,32 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     token = commands.add_parser("token", help="print a signed JWT for the demo API (stdout: the token only)")
-    token.add_argument("--tenant", required=True, help="tenant id (claim ten)")
-    token.add_argument("--user", required=True, help="user id (claim sub)")
-    token.add_argument(
-        "--scope",
-        dest="scopes",
-        action="append",
-        required=True,
-        metavar="SCOPE",
-        help="granted scope (claim aud); repeat for several, order is kept",
-    )
-    token.add_argument("--critical", action="store_true", help="set crt: true (allows critical fields)")
-    token.add_argument(
-        "--expires",
-        type=int,
-        default=3600,
-        metavar="SECONDS",
-        help="lifetime in seconds from now; negative gives an expired token (default 3600)",
-    )
-    token.add_argument(
-        "--not-before",
-        type=int,
-        default=None,
-        metavar="SECONDS",
-        help="nbf this many seconds from now (default: valid at once)",
-    )
-    token.add_argument("--issuer", default=None, help="iss claim (default: the configured JWT_ISSUER)")
+    # The flags of ``manage.py djfapi_token``, from the same definition: the two cannot drift apart.
+    add_token_arguments(token)
     token.set_defaults(handler=_token)
 
     migrate = commands.add_parser("migrate", help="apply the database migrations")

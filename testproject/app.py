@@ -1,18 +1,16 @@
-"""The demo application: the generated API, djfapi's error handlers and the Django admin."""
+"""The demo application: the generated API with everything ``djfapi.create_app`` adds.
+
+That is djfapi's error bodies, health checks, request ids, offline API docs and the
+Django admin at ``/admin`` — the same call a new project makes (see ``docs/tutorial.md``).
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import django.contrib.admin
-from django.core.asgi import get_asgi_application
 from fastapi import FastAPI
-from starlette.staticfiles import StaticFiles
 
-from djfapi.errors import install_error_handlers
-from djfapi.ops.health import health_router
-from djfapi.ops.requests import RequestContextMiddleware
+import djfapi
 from djfapi.ops.sentry import init_sentry
 
 DESCRIPTION = """\
@@ -25,16 +23,13 @@ at `/health` and `/health/ready`.
 
 
 def create_app() -> FastAPI:
-    """A fresh app (Django must be set up first: see ``testproject.asgi``)."""
-    from testproject.api import router
-
+    """A fresh demo app; sets Django up with the demo's settings unless it already is."""
     init_sentry(os.environ.get("SENTRY_DSN"))  # Sentry only when a DSN is configured
-    app = FastAPI(title="djfapi testproject", version="1.0", description=DESCRIPTION)
-    install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
-    app.include_router(health_router())
-    app.include_router(router)
-    admin_static = Path(django.contrib.admin.__file__).parent / "static"
-    app.mount("/static", StaticFiles(directory=admin_static), name="static")
-    app.mount("/admin", get_asgi_application(), name="admin")
-    return app
+    return djfapi.create_app(
+        "testproject.api:router",
+        settings="testproject.settings",
+        admin=True,
+        title="djfapi testproject",
+        version="1.0",
+        description=DESCRIPTION,
+    )

@@ -81,6 +81,16 @@ DATABASES = {
 # DJFAPI_DB_POOL=1 switches to Django's own connection pool (psycopg_pool; needs
 # CONN_MAX_AGE=0), sized by DJFAPI_DB_POOL_MIN_SIZE / DJFAPI_DB_POOL_MAX_SIZE, with
 # DJFAPI_DB_POOL_TIMEOUT seconds to wait for a free connection (then a 503).
+# SQLite: writers from several processes wait for each other (IMMEDIATE transactions,
+# up to 20 s) instead of failing with "database is locked"; WAL lets readers go on while
+# one writes. djfapi's system check djfapi.W001 asks for the transaction mode.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     if os.environ.get("DJFAPI_DB_APPLICATION_NAME"):

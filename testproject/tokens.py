@@ -1,19 +1,16 @@
 """Mint signed JWTs for the demo and the tests, with the claims djfapi reads (SPEC §4).
 
-Tokens are signed with the same settings the library verifies them with
-(``settings.DJFAPI``), so a minted token is accepted by the running demo. The time
-arguments may put the token outside its validity window on purpose (negative
-``expires``, positive ``not_before``) to try the 401 paths.
+A thin layer over ``djfapi.security.tokens.mint_token``, which signs with the same
+settings the library verifies with (``settings.DJFAPI``), so a minted token is accepted
+by the running demo. The time arguments may put the token outside its validity window
+on purpose (negative ``expires``, positive ``not_before``) to try the 401 paths.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterable
 
-import jwt
-from django.conf import settings
+from djfapi.security import tokens
 
 ALL_SCOPES: tuple[str, ...] = (
     "business.companies.read.any",
@@ -41,20 +38,15 @@ def mint_token(
 
     ``expires`` is seconds from now (negative: already expired); ``not_before`` is
     seconds from now for ``nbf`` (``None``: valid immediately); ``issuer`` overrides the
-    configured ``JWT_ISSUER`` (to try a wrong-issuer 401).
+    configured ``JWT_ISSUER`` (to try a wrong-issuer 401). The demo always has a tenant,
+    so unlike the library function ``tenant`` is a string here.
     """
-    config = settings.DJFAPI
-    now = int(time.time())
-    claims = {
-        "iss": issuer if issuer is not None else config["JWT_ISSUER"],
-        "iat": now,
-        "nbf": now + not_before if not_before is not None else now,
-        "exp": now + expires,
-        "sub": user,
-        "ten": tenant,
-        "aud": list(scopes),
-        "rls": [],
-        "jti": uuid.uuid4().hex,
-        "crt": bool(critical),
-    }
-    return jwt.encode(claims, config["JWT_KEY"], algorithm=config["JWT_ALGORITHMS"][0])
+    return tokens.mint_token(
+        tenant=tenant,
+        user=user,
+        scopes=scopes,
+        critical=critical,
+        expires=expires,
+        not_before=not_before,
+        issuer=issuer,
+    )

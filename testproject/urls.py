@@ -1,8 +1,7 @@
-"""URL conf of the demo project: only the Django admin, at the root.
+"""URL conf of the demo project: the Django admin, where ``startproject`` puts it.
 
-The FastAPI app mounts the whole Django ASGI application under ``/admin``, so Django
-receives ``root_path="/admin"`` and the admin must live at the root of this URL conf
-(``/admin/login/`` outside is ``/login/`` here).
+``djfapi.create_app(admin=True)`` mounts Django under ``/admin`` and hands it the full
+path, so the admin is routed here exactly as in any Django project.
 """
 
 from __future__ import annotations
@@ -11,5 +10,5 @@ from django.contrib import admin
 from django.urls import path
 
 urlpatterns = [
-    path("", admin.site.urls),
+    path("admin/", admin.site.urls),
 ]

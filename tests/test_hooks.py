@@ -31,6 +31,7 @@ class BookOut(BaseModel):
 
 
 class ChapterWrite(BaseModel):
+    id: int | None = None
     number: int
     title: str
 

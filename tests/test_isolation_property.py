@@ -266,11 +266,15 @@ class TenantIsolation(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def create_company(self, data: st.DataObject) -> None:
-        """Anyone with ``create`` may create; the body cannot choose the tenant."""
+        """Anyone with ``create`` may create; the body cannot choose the tenant (422, nothing created)."""
         actor = self.draw_actor(data)
         body: dict[str, Any] = {"name": fresh_name("company")}
         if data.draw(st.booleans(), label="smuggle tenant"):
             body["tenant_id"] = next(tenant for tenant in TENANTS if tenant != actor.tenant)
+            response = self.call(actor, "POST", "/companies", body)
+            self.expect(response, 422)
+            assert [error["loc"] for error in response.json()["detail"]] == [["body", "tenant_id"]]
+            return
         response = self.call(actor, "POST", "/companies", body)
         self.expect(response, 201)
         created = response.json()
@@ -409,7 +413,13 @@ class TenantIsolation(RuleBasedStateMachine):
         name = fresh_name("department")
         body: dict[str, Any] = {"name": name}
         if data.draw(st.booleans(), label="smuggle parent"):
+            # Refused as an unknown field before anything is looked up: the same 422
+            # whether or not the company exists or is visible.
             body["company_id"] = data.draw(st.sampled_from(list(self.world.companies)))
+            response = self.call(actor, "POST", f"/companies/{company}/departments", body)
+            self.expect(response, 422)
+            assert [error["loc"] for error in response.json()["detail"]] == [["body", "company_id"]]
+            return
         response = self.call(actor, "POST", f"/companies/{company}/departments", body)
         if not self.world.sees(actor, company):
             self.expect(response, 404, NOT_EXIST["companies"])

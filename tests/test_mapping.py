@@ -264,11 +264,37 @@ def test_options_survive_the_partial_patch_schema() -> None:
         patch(heading="")  # the constraint is kept too
 
 
-def test_partial_patch_schema_of_a_schema_without_required_fields_is_itself() -> None:
+def test_partial_patch_schema_keeps_defaults_and_refuses_unknown_fields() -> None:
     class Write(BaseModel):
         heading: str = Field("untitled", orm_field="title")
 
-    assert partial_schema(Write) is Write
+    patch = partial_schema(Write)
+
+    assert patch.__name__ == "WritePatch"
+    assert patch().model_fields_set == set()
+    assert patch().heading == "untitled"
+    with pytest.raises(pydantic.ValidationError, match=r"extra_forbidden|Extra inputs"):
+        patch(heading="x", title="smuggled")
+
+
+def test_partial_patch_schema_makes_nested_items_partial_too() -> None:
+    class Item(BaseModel):
+        id: int | None = None
+        number: int
+        title: str
+
+    class Write(BaseModel):
+        name: str
+        items: list[Item] = Field(default_factory=list)
+
+    patch = partial_schema(Write)
+    body = patch.model_validate({"items": [{"id": 1, "title": "only the title"}]})
+
+    assert body.model_fields_set == {"items"}
+    assert body.items[0].model_fields_set == {"id", "title"}
+    with pytest.raises(pydantic.ValidationError) as refused:
+        patch.model_validate({"items": [{"id": 1, "titel": "typo"}]})
+    assert refused.value.errors()[0]["loc"] == ("items", 0, "titel")
 
 
 # -- BaseModel reads Django instances ----------------------------------------------------
@@ -717,7 +743,7 @@ def test_secured_tree_with_scopes_for_every_generated_route_is_accepted() -> Non
     writable = shelves(
         create=ShelfBrief,
         security=security,
-        security_scopes=SecurityScopes(get=["lib.shelves.read"], post=[], patch=[], delete=["lib.shelves.delete"]),
+        security_scopes=SecurityScopes(get=["lib.shelves.read"], post=[], delete=["lib.shelves.delete"]),
     )
 
     assert len(read_only.router.routes) == 2

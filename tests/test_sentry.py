@@ -54,7 +54,7 @@ def make_app() -> FastAPI:
         model=Company,
         get=CompanyOut,
         security=JWTToken(),
-        security_scopes=SecurityScopes(get=[READ], patch=[]),
+        security_scopes=SecurityScopes(get=[READ]),
         delete=False,
     )
 

@@ -289,11 +289,14 @@ def test_created_company_belongs_to_the_tokens_tenant(client: TestClient) -> Non
 
 
 def test_body_cannot_choose_the_tenant_on_create(client: TestClient) -> None:
-    """The write schema has no ``tenant_id``: the API ignores the key (pydantic drops it)."""
-    response = client.post("/companies", json={"name": "New", "tenant_id": OTHER_TENANT}, headers=auth())
+    """The write schema has no ``tenant_id``: sending one is a 422 naming it, and nothing is created."""
+    refused = client.post("/companies", json={"name": "New", "tenant_id": OTHER_TENANT}, headers=auth())
+    accepted = client.post("/companies", json={"name": "New"}, headers=auth())
 
-    assert response.status_code == 201
-    assert response.json()["tenant_id"] == TENANT
+    assert refused.status_code == 422
+    assert [(e["loc"], e["type"]) for e in refused.json()["detail"]] == [(["body", "tenant_id"], "extra_forbidden")]
+    assert accepted.status_code == 201
+    assert accepted.json()["tenant_id"] == TENANT
     assert list(Company.objects.values_list("tenant_id", flat=True)) == [TENANT]
     assert client.get("/companies", headers=auth(tenant=OTHER_TENANT)).json()["items"] == []
 
@@ -309,9 +312,10 @@ def test_body_cannot_change_the_tenant(client: TestClient, method: str) -> None:
         headers=auth(),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "tenant_id"]]
     company.refresh_from_db()
-    assert (company.name, company.tenant_id) == ("Renamed", TENANT)
+    assert (company.name, company.tenant_id) == ("Acme", TENANT)
 
 
 @pytest.mark.parametrize("target_tenant", [TENANT, OTHER_TENANT])
@@ -319,12 +323,15 @@ def test_created_child_belongs_to_the_company_in_the_url(client: TestClient, tar
     company = make_company()
     elsewhere = make_company(tenant=target_tenant, name="Elsewhere")
 
-    response = client.post(
+    refused = client.post(
         f"/companies/{company.pk}/departments", json={"name": "Sales", "company_id": str(elsewhere.pk)}, headers=auth()
     )
+    accepted = client.post(f"/companies/{company.pk}/departments", json={"name": "Sales"}, headers=auth())
 
-    assert response.status_code == 201
-    assert response.json()["company_id"] == str(company.pk)
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["body", "company_id"]]
+    assert accepted.status_code == 201
+    assert accepted.json()["company_id"] == str(company.pk)
     assert CompanyDepartment.objects.get().company_id == company.pk
 
 
@@ -335,10 +342,10 @@ def test_body_cannot_move_a_child_to_another_company(client: TestClient) -> None
 
     response = client.patch(path, json={"name": "Moved?", "company_id": str(elsewhere.pk)}, headers=auth())
 
-    assert response.status_code == 200
-    assert response.json()["company_id"] == str(department.company_id)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "company_id"]]
     stored = CompanyDepartment.objects.get(pk=department.pk)
-    assert (stored.name, stored.company_id) == ("Moved?", department.company_id)
+    assert (stored.name, stored.company_id) == (department.name, department.company_id)
 
 
 # -- references into another tenant -----------------------------------------------------

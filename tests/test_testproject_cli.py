@@ -275,3 +275,24 @@ def test_json_logs_carry_one_line_per_request_without_secrets(served_demo: Serve
     log = served_demo.stderr_path.read_text()
     assert token.group(1) not in log
     assert "secret-filter" not in log  # no query strings
+
+
+def test_the_websocket_feed_works_under_uvicorn_after_the_documented_install(served_demo: ServedDemo) -> None:
+    """uvicorn serves WebSockets only with a WebSocket library; djfapi's install brings one."""
+    from websockets.sync.client import connect
+
+    stdout = served_demo.stdout_path.read_text()
+    token = re.search(r"^export TOKEN=(\S+)$", stdout, re.MULTILINE)
+    assert token, stdout
+    headers = {"Authorization": f"Bearer {token.group(1)}"}
+    feed_url = served_demo.base_url.replace("http://", "ws://") + f"/companies/subscribe?access_token={token.group(1)}"
+
+    with connect(feed_url, open_timeout=10) as feed:
+        ready = json.loads(feed.recv(timeout=10))
+        created = httpx.post(f"{served_demo.base_url}/companies", json={"name": "Live"}, headers=headers, timeout=10)
+        event = json.loads(feed.recv(timeout=10))
+
+    assert ready["event"] == "ready"
+    assert created.status_code == 201, created.text
+    assert (event["event"], event["object_id"], event["data"]["name"]) == ("INSERT", created.json()["id"], "Live")
+    assert "No supported WebSocket library" not in served_demo.stderr_path.read_text()

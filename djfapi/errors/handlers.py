@@ -18,6 +18,7 @@ from django.core import exceptions as django_exceptions
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import PROTECT, RESTRICT, ProtectedError, RestrictedError
 from fastapi import FastAPI, Request
+from fastapi import exception_handlers as fastapi_handlers
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -204,6 +205,44 @@ def _in_event_loop(handler: Callable[[Request, Exception], Response]) -> Callabl
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register djfapi's error handlers on ``app`` (call once, after creating it)."""
+    """Register djfapi's error handlers on ``app`` (call once, after creating it).
+
+    Generated routes render their own errors this way even without it (see
+    ``render_error``); installing them extends the same bodies to the rest of the app:
+    router-level 404/405, your own routes, middleware.
+    """
     for exception, handler in _HANDLERS:
         app.add_exception_handler(exception, _in_event_loop(handler))
+
+
+_FASTAPI_DEFAULTS = frozenset(
+    {
+        fastapi_handlers.http_exception_handler,
+        fastapi_handlers.request_validation_exception_handler,
+        fastapi_handlers.websocket_request_validation_exception_handler,
+    }
+)
+
+
+def app_handles(app: Any, exc: Exception) -> bool:
+    """Whether ``app`` has a handler of its own for ``exc`` (djfapi's installed ones count).
+
+    FastAPI's stock handlers do not count: they answer djfapi's errors with a bare
+    ``Internal Server Error`` (an ``APIError`` is no ``HTTPException``) or echo input
+    they cannot encode. A catch-all ``Exception`` handler does not count either, so a
+    404 of a generated route stays a 404.
+    """
+    handlers = getattr(app, "exception_handlers", None) or {}
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return False
+        handler = handlers.get(cls)
+        if handler is not None:
+            return handler not in _FASTAPI_DEFAULTS
+    return False
+
+
+def render_error(request: Request, exc: Exception) -> Response:
+    """The response ``install_error_handlers`` would give for ``exc``."""
+    handler = next(handler for exception, handler in _HANDLERS if isinstance(exc, exception))
+    return handler(request, exc)

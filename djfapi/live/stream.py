@@ -148,7 +148,7 @@ class Stream:
             else None
         )
         self.key = sharing_key(node, access, ids)
-        self.shown: OrderedDict[str, None] | None = OrderedDict() if node.objects_filter is not None else None
+        self.shown: OrderedDict[str, None] | None = OrderedDict() if node.has_custom_filter else None
         self.hub: Hub | None = None
         self.shared: Shared | None = None
         self.position = 0

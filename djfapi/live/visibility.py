@@ -12,9 +12,10 @@ identical subscribers. The rules:
   to the subscriber with soft-deleted rows included.
 * DELETE of a row that is gone (a hard delete): the row can no longer be queried, so
   the event's recorded tenant must be the subscriber's (for models with a tenant), its
-  parent in the path must still be visible, and, when the node has a custom
-  ``objects_filter``, the stream must have shown the subscriber that object before
-  (``Verdict.if_shown``), since the filter can no longer be asked.
+  parent in the path must still be visible, and, when the node filters by more than
+  the tenant (an ``objects_filter``, an override, an ``owner_field``), the stream
+  must have shown the subscriber that object before (``Verdict.if_shown``), since the
+  filter can no longer be asked.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def evaluate(
             if not parent_visible:
                 verdicts[event.id] = NOTHING
                 continue
-            verdicts[event.id] = Verdict(event_json(event, None), if_shown=node.objects_filter is not None)
+            verdicts[event.id] = Verdict(event_json(event, None), if_shown=node.has_custom_filter)
     return verdicts
 
 

@@ -5,7 +5,9 @@ synced with the rows the parent has: items with an id update that row (it must b
 to this parent: an id of another parent's row is a 422, never an update of someone
 else's row), items without one are matched by ``is_sync_matching_field`` fields or
 created, and rows not listed are deleted — first, so the values they held (a unique
-code, say) are free for the items that follow. A nested one-to-one object that is
+code, say) are free for the items that follow. Under PATCH an item that updates a row
+is partial (what it leaves out keeps its value); one that creates a row must be
+complete, as in a POST. A nested one-to-one object that is
 sent is updated or created; an explicit ``null`` deletes it.
 """
 
@@ -21,7 +23,8 @@ from fastapi.exceptions import RequestValidationError
 
 from djfapi.conf import setting
 from djfapi.orm import writing
-from djfapi.orm.mapping import FieldKind, FieldMapping, SchemaMapping
+from djfapi.orm.bodies import complete_item
+from djfapi.orm.mapping import FieldKind, FieldMapping, SchemaMapping, mapping_for
 
 Loc = tuple[str | int, ...]
 DEFAULT_MAX_NESTED_ITEMS = 1000
@@ -91,7 +94,16 @@ def _write_object(
     if existing is not None:
         writing.update(existing, f.nested, value, context, partial=partial, loc=loc)
     else:
-        writing.create(f.nested, value, context, values={_parent_column(f): parent.pk}, loc=loc)
+        _create(f.nested, value, context, {_parent_column(f): parent.pk}, loc)
+
+
+def _create(
+    nested: SchemaMapping, item: pydantic.BaseModel, context: writing.WriteContext, values: dict[str, Any], loc: Loc
+) -> None:
+    """Create one nested row; a PATCH item must first pass as a complete one (422 at ``loc``)."""
+    complete = complete_item(item, loc)
+    mapping = nested if complete is item else mapping_for(type(complete), nested.model)
+    writing.create(mapping, complete, context, values=values, loc=loc)
 
 
 def _create_items(
@@ -132,7 +144,7 @@ def _sync_items(
         if target is not None:
             writing.update(target, nested, item, context, partial=partial, loc=item_loc)
         else:
-            writing.create(nested, item, context, values={column: parent.pk}, loc=item_loc)
+            _create(nested, item, context, {column: parent.pk}, item_loc)
 
 
 def _match_items(

@@ -19,10 +19,11 @@ of half-writing.
 
 from __future__ import annotations
 
+import copy
 import enum
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
@@ -49,11 +50,25 @@ class WriteContext:
     access: Access | None
     #: Whether the caller may point a foreign key at the row with this primary key.
     reference_exists: Callable[[models.ForeignKey, Any], bool]
+    #: Models whose rows take their owner from the token on create, with the owner column.
+    owners: Mapping[type[models.Model], models.Field] = field(default_factory=dict)
 
 
-def check_write_mapping(mapping: SchemaMapping, parent_field: models.ForeignKey | None = None) -> None:
-    """Refuse, at definition time, write schemas djfapi could not honour."""
+def check_write_mapping(
+    mapping: SchemaMapping,
+    parent_field: models.ForeignKey | None = None,
+    *,
+    syncs: bool = False,
+    protected: Mapping[type[models.Model], models.Field] | None = None,
+) -> None:
+    """Refuse, at definition time, write schemas djfapi could not honour.
+
+    ``syncs``: the schema is written by PUT/PATCH, whose nested lists are synced by id.
+    ``protected``: owner columns (per model) that come from the token, never a body.
+    """
     schema = mapping.schema.__name__
+    protected = protected or {}
+    owner = protected.get(mapping.model)
     for f in mapping.fields:
         if f.method is not None:
             continue
@@ -76,6 +91,11 @@ def check_write_mapping(mapping: SchemaMapping, parent_field: models.ForeignKey 
             raise SchemaDefinitionError(
                 f"{schema}.{f.name}: the parent's foreign key comes from the URL; remove it from the write schema."
             )
+        if owner is not None and f.path[0] in (owner.name, owner.attname):
+            raise SchemaDefinitionError(
+                f"{schema}.{f.name}: {mapping.model.__name__}.{owner.name} is the owner_field, set from the token's "
+                f"user on create and never from a body; remove it from the write schema."
+            )
         if f.kind is FieldKind.OBJECT:
             assert f.nested is not None
             if not isinstance(f.model_field, models.OneToOneRel):
@@ -83,7 +103,7 @@ def check_write_mapping(mapping: SchemaMapping, parent_field: models.ForeignKey 
                     f"{schema}.{f.name}: a nested object can be written only when it belongs to this row (a reverse "
                     f"one-to-one relation); for a foreign key send the related object's id instead."
                 )
-            check_write_mapping(f.nested, f.model_field.field)
+            check_write_mapping(f.nested, f.model_field.field, syncs=syncs, protected=protected)
         if f.kind is FieldKind.LIST:
             assert f.nested is not None
             relation = f.model_field
@@ -91,7 +111,33 @@ def check_write_mapping(mapping: SchemaMapping, parent_field: models.ForeignKey 
                 raise SchemaDefinitionError(
                     f"{schema}.{f.name}: only reverse foreign keys (one-to-many) can be written as nested lists"
                 )
-            check_write_mapping(f.nested, relation.field)
+            if syncs:
+                _check_items_can_be_matched(schema, f)
+            check_write_mapping(f.nested, relation.field, syncs=syncs, protected=protected)
+
+
+def _check_items_can_be_matched(schema: str, f: FieldMapping) -> None:
+    """A list synced on PUT/PATCH must be able to tell an existing item from a new one.
+
+    Without the primary key (or matching fields) in the item schema, every sent item
+    looks new: the rows it meant to update would be deleted and recreated, losing
+    every column the item does not carry.
+    """
+    assert f.nested is not None
+    item = f.nested
+    if item.primary_key is not None:
+        return
+    if any(m.options.is_sync_matching_field for m in item.fields):
+        return
+    pk = item.model._meta.pk
+    assert pk is not None
+    raise SchemaDefinitionError(
+        f"{schema}.{f.name} is synced on PUT/PATCH (items with an id update that row, rows not listed are "
+        f"deleted), but its item schema {item.schema.__name__} has no field for {item.model.__name__}.{pk.name}, "
+        f"so every item would replace a row and lose its other columns. Add '{pk.name}: <type> | None = None' to "
+        f"{item.schema.__name__}, or mark the fields that identify an item with Field(is_sync_matching_field=True), "
+        f"or leave the list out of the update schema."
+    )
 
 
 def _settable(model: type[models.Model], name: str) -> bool:
@@ -121,6 +167,9 @@ def create(
                 code="tenant_missing",
             )
         setattr(instance, TENANT_FIELD, context.access.tenant_id)
+    owner = context.owners.get(mapping.model)
+    if owner is not None and context.access is not None:
+        setattr(instance, owner.attname, owner_value(owner, context.access))
     _write(instance, mapping, body, context, partial=False, creating=True, loc=loc, before_save=before_save)
     return instance
 
@@ -138,6 +187,18 @@ def update(
     """Write ``body`` into ``instance`` (PATCH when ``partial``, PUT otherwise) and save it."""
     _write(instance, mapping, body, context, partial=partial, creating=False, loc=loc, before_save=before_save)
     return instance
+
+
+def owner_value(owner: models.Field, access: Access) -> Any:
+    """The token's ``sub`` as a value of the owner column (403 when it cannot be one)."""
+    target = owner.target_field if isinstance(owner, models.ForeignKey) else owner
+    try:
+        return target.to_python(access.user_id)
+    except ValidationError:
+        raise PermissionDenied(
+            f"The token's user id is not a valid value of {owner.model.__name__}.{owner.attname}.",
+            code="user_invalid",
+        ) from None
 
 
 def _has_field(model: type[models.Model], name: str) -> bool:
@@ -189,37 +250,50 @@ def _write(
 
     assigned: dict[str, FieldMapping] = {}
     nested_rows: list[FieldMapping] = []
-    calls_methods = False
-    before = None
-    if any(f.kind is FieldKind.VALUE and not isinstance(f.model_field, models.Field) for f in fields):
-        before = {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+    before = column_values(instance)
     for f in fields:
         value = getattr(body, f.name)
         if f.kind is not FieldKind.VALUE:
             nested_rows.append(f)
         elif f.method is not None:
-            calls_methods = True
             _call_method(instance, f, value, loc)
         elif isinstance(f.model_field, models.Field):
             _assign(instance, f, f.model_field, value, context, loc)
             assigned[f.model_field.name] = f
         else:
             setattr(instance, f.path[0], value)
-            calls_methods = True
 
     _clean(instance, mapping, assigned, before, loc)
     if before_save is not None:
-        before_save(instance)
-        calls_methods = True  # the hook may have set any column
+        before_save(instance)  # may set any column
     if creating:
         instance.save(force_insert=True)
-    elif calls_methods:
-        instance.save()  # a method may have changed any column
-    elif assigned:
-        instance.save(update_fields=list(assigned))  # leave concurrent changes to other columns alone
+    else:
+        changed = changed_columns(instance, before)
+        if changed:
+            # Only what changed: a one-field PATCH rewrites one column (and its indexes), a
+            # concurrent change to another column survives, and nothing changed writes nothing.
+            instance.save(update_fields=changed)
 
     for f in nested_rows:
         nested.write(instance, f, getattr(body, f.name), context, creating=creating, partial=partial, loc=loc)
+
+
+def column_values(instance: models.Model) -> dict[str, Any]:
+    """The row's column values, copied deeply enough to notice in-place changes (JSON)."""
+    return {
+        f.attname: copy.deepcopy(value) if isinstance(value := getattr(instance, f.attname), dict | list) else value
+        for f in type(instance)._meta.concrete_fields
+    }
+
+
+def changed_columns(instance: models.Model, before: Mapping[str, Any]) -> list[str]:
+    """The fields to save: those whose value differs from ``before``, plus ``auto_now`` ones when any does."""
+    fields = type(instance)._meta.concrete_fields
+    changed = [f.name for f in fields if not f.primary_key and getattr(instance, f.attname) != before[f.attname]]
+    if changed:
+        changed += [f.name for f in fields if getattr(f, "auto_now", False) and f.name not in changed]
+    return changed
 
 
 def _call_method(instance: models.Model, f: FieldMapping, value: Any, loc: Loc) -> None:
@@ -263,18 +337,17 @@ def _clean(
     instance: models.Model,
     mapping: SchemaMapping,
     assigned: dict[str, FieldMapping],
-    before: dict[str, Any] | None,
+    before: dict[str, Any],
     loc: Loc,
 ) -> None:
     """Run Django's field validation (lengths, choices, ranges, null) on what was written.
 
-    That is the columns the body assigned, and — when ``orm_method`` writers ran
-    (``before`` is the row before them) — every column they changed.
+    That is the columns the body assigned, and every column an ``orm_method`` writer
+    changed (``before`` is the row before the body was applied).
     """
     columns = [f for f in type(instance)._meta.concrete_fields if not f.is_relation]
     check = set(assigned)
-    if before is not None:
-        check |= {f.name for f in columns if getattr(instance, f.attname) != before[f.attname]}
+    check |= {f.name for f in columns if getattr(instance, f.attname) != before[f.attname]}
     by_model_name = {f.model_field.name: f for f in mapping.fields if isinstance(f.model_field, models.Field)}
     try:
         instance.clean_fields(exclude={f.name for f in type(instance)._meta.concrete_fields if f.name not in check})

@@ -17,31 +17,67 @@ import pydantic
 from django.db import models
 from django.db.models import Q
 from fastapi import APIRouter
-from pydantic.fields import FieldInfo
 
+from djfapi.orm.bodies import body_schema
 from djfapi.orm.mapping import SchemaDefinitionError, SchemaMapping, mapping_for
 from djfapi.orm.plan import QueryPlan, derive_plan
 from djfapi.orm.rows import ValuesReader, values_reader
 from djfapi.orm.writing import check_write_mapping
-from djfapi.routing import routes
+from djfapi.routing import queries, routes, tree_checks
 from djfapi.routing.aggregate import AggregateTable, compile_aggregates
 from djfapi.routing.custom import CustomEndpoint
 from djfapi.routing.filters import FilterTable, default_filters, explicit_filters
 from djfapi.routing.hooks import Hook, HookEvent, Hooks
 from djfapi.routing.listing import Cursor, Ordering, compile_ordering
-from djfapi.routing.options import PaginationOptions, SecurityScopes, resolve_scopes
+from djfapi.routing.options import PaginationOptions, SecurityScopes, names, plain, resolve_scopes
 from djfapi.routing.paths import IdParameter, check_segment, id_parameter, id_parameter_name
 from djfapi.routing.route import DjfapiRoute, check_operation_ids, share_allowed_methods
 from djfapi.schemas.access import Access
 
-__all__ = ["DjangoRouterSchema", "PaginationOptions", "SecurityScopes"]
+__all__ = ["EXTENSION_POINTS", "DjangoRouterSchema", "PaginationOptions", "SecurityScopes"]
 
 ObjectsFilter = Callable[[Access | None], Q]
 PlanOption = QueryPlan | Callable[[QueryPlan], QueryPlan] | None
 
+#: The methods a subclass may override; djfapi calls them wherever the node applies them.
+EXTENSION_POINTS = frozenset({"objects_filter"})
+
+_FILTER_FIX = "override objects_filter(self, access) -> Q (or pass objects_filter=...) to choose the rows"
+#: Upstream djfapi's overridable methods, and what does their job in djfapi.
+_UPSTREAM_OVERRIDES = {
+    "get_queryset": _FILTER_FIX,
+    "objects_get_filtered": _FILTER_FIX,
+    "object_get_by_id": _FILTER_FIX,
+    "object_create": "register @node.hook('before_create') or @node.hook('after_create') instead",
+    "object_update": "register @node.hook('before_update') or @node.hook('after_update') instead",
+    "object_delete": "register @node.hook('before_delete') or @node.hook('after_delete') instead "
+    "(delete_status=... for soft deletes)",
+}
+
 
 class DjangoRouterSchema:
-    """A model exposed as a REST resource, with its children nested below it."""
+    """A model exposed as a REST resource, with its children nested below it.
+
+    Subclasses may override the methods in ``EXTENSION_POINTS`` (``objects_filter``);
+    overriding anything else is refused when the subclass is defined, because djfapi
+    would not call the override and the subclass would silently do nothing.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in vars(cls):
+            if name in EXTENSION_POINTS or (name.startswith("__") and name.endswith("__")):
+                continue
+            fix = _UPSTREAM_OVERRIDES.get(name)
+            if fix is None and name.startswith(("_create_route", "_create_endpoint")):
+                fix = "add routes with @node.endpoint(...), and hooks with @node.hook(...)"
+            if fix is None and not hasattr(DjangoRouterSchema, name):
+                continue  # a helper of the subclass's own
+            raise SchemaDefinitionError(
+                f"{cls.__name__}.{name} overrides a part of DjangoRouterSchema that djfapi never calls as an "
+                f"extension point, so the override would be ignored; "
+                f"{fix or 'only these methods may be overridden: ' + ', '.join(sorted(EXTENSION_POINTS))}."
+            )
 
     def __init__(
         self,
@@ -66,6 +102,7 @@ class DjangoRouterSchema:
         create_multi: bool | int = False,
         cache_control: str | None = None,
         parent_field: str | None = None,
+        owner_field: str | None = None,
         query_plan: PlanOption = None,
         tags: Sequence[str] | None = None,
         subscribe: bool = False,
@@ -79,22 +116,33 @@ class DjangoRouterSchema:
         self.update_schema = update
         self.list_schema = list or get
         self.delete = delete
-        self.delete_status = delete_status.value if hasattr(delete_status, "value") else delete_status
+        self.delete_status = plain(delete_status)
         self._security = security
         self.security_scopes = security_scopes or SecurityScopes()
-        self.objects_filter = objects_filter
+        if objects_filter is not None and type(self).objects_filter is not DjangoRouterSchema.objects_filter:
+            raise SchemaDefinitionError(
+                f"router schema {name!r}: {type(self).__name__} overrides objects_filter and objects_filter= is "
+                f"given too; keep one of them"
+            )
+        self._objects_filter = objects_filter
         self.children: tuple[DjangoRouterSchema, ...] = tuple(children)
         self._pagination = PaginationOptions.coerce(pagination_options)
-        self.filter_fields = tuple(filter_fields) if filter_fields is not None else None
-        self.order_fields = tuple(order_fields) if order_fields is not None else None
-        self.aggregate_fields = tuple(aggregate_fields) if aggregate_fields else ()
-        self.aggregate_group_by = tuple(aggregate_group_by)
+        self.filter_fields = names("filter_fields", filter_fields)
+        self.order_fields = names("order_fields", order_fields)
+        self.aggregate_fields = names("aggregate_fields", aggregate_fields) or ()
+        self.aggregate_group_by = names("aggregate_group_by", aggregate_group_by) or ()
         self.create_multi = create_multi
         self.hooks = Hooks()
-        self.cache_control = cache_control
-        self._parent_field_name = parent_field
+        self.cache_control = plain(cache_control)
+        if self.cache_control is not None and not isinstance(self.cache_control, str):
+            raise SchemaDefinitionError(
+                f"router schema {name!r}: cache_control must be a Cache-Control header value such as "
+                f"'no-cache', got {cache_control!r}"
+            )
+        self._parent_field_name = plain(parent_field)
+        self.owner_field = plain(owner_field)
         self._query_plan_option = query_plan
-        self._tags = tuple(tags) if tags else None
+        self._tags = names("tags", tags) or None
         self.subscribe = subscribe
         self.parent: DjangoRouterSchema | None = None
         self._custom: builtins.list[CustomEndpoint] = []
@@ -139,6 +187,32 @@ class DjangoRouterSchema:
 
     def node_for_model(self, model: type[models.Model]) -> DjangoRouterSchema | None:
         return next((node for node in self.walk() if node.model is model), None)
+
+    # -- the rows a caller may see -------------------------------------------------
+
+    def objects_filter(self, access: Access | None) -> Q:
+        """The rows the caller may see and change, as a ``Q`` (an extension point).
+
+        ``objects_filter=`` replaces it per node; a subclass may override it. The default
+        is the tenant (``tenant_id`` from the token) when the model has one, and, with an
+        ``own`` scope on a node with an ``owner_field``, the caller's own rows.
+        """
+        if self._objects_filter is not None:
+            return self._objects_filter(access)
+        return queries.default_objects_filter(self.model, access, self.owner_column)
+
+    @property
+    def has_custom_filter(self) -> bool:
+        """Whether rows are filtered by more than their tenant (a filter, an override, an owner)."""
+        overridden = type(self).objects_filter is not DjangoRouterSchema.objects_filter
+        return self._objects_filter is not None or overridden or self.owner_field is not None
+
+    @cached_property
+    def owner_column(self) -> models.Field | None:
+        """The model field ``owner_field`` names: set from the token's ``sub`` on create."""
+        if self.owner_field is None:
+            return None
+        return tree_checks.owner_column(self)
 
     @cached_property
     def parent_field(self) -> models.ForeignKey:
@@ -226,27 +300,49 @@ class DjangoRouterSchema:
         return mapping_for(self.list_schema, self.model)
 
     @cached_property
-    def create_mapping(self) -> SchemaMapping | None:
-        return self._write_mapping(self.create_schema)
+    def create_body(self) -> type[pydantic.BaseModel] | None:
+        """The schema POST bodies are validated with: ``create``, refusing unknown fields."""
+        return body_schema(self.create_schema) if self.create_schema is not None else None
 
     @cached_property
-    def update_mapping(self) -> SchemaMapping | None:
-        return self._write_mapping(self.update_schema)
+    def update_body(self) -> type[pydantic.BaseModel] | None:
+        """The schema PUT bodies are validated with: ``update``, refusing unknown fields."""
+        return body_schema(self.update_schema) if self.update_schema is not None else None
 
     @cached_property
     def patch_schema(self) -> type[pydantic.BaseModel] | None:
+        """The schema PATCH bodies are validated with: ``update`` with every field optional, nested ones too."""
         return partial_schema(self.update_schema) if self.update_schema is not None else None
 
     @cached_property
-    def patch_mapping(self) -> SchemaMapping | None:
-        return self._write_mapping(self.patch_schema)
+    def create_mapping(self) -> SchemaMapping | None:
+        return self._write_mapping(self.create_body, syncs=False)
 
-    def _write_mapping(self, schema: type[pydantic.BaseModel] | None) -> SchemaMapping | None:
+    @cached_property
+    def update_mapping(self) -> SchemaMapping | None:
+        return self._write_mapping(self.update_body, syncs=True)
+
+    @cached_property
+    def patch_mapping(self) -> SchemaMapping | None:
+        return self._write_mapping(self.patch_schema, syncs=True)
+
+    def _write_mapping(self, schema: type[pydantic.BaseModel] | None, *, syncs: bool) -> SchemaMapping | None:
         if schema is None:
             return None
         mapping = mapping_for(schema, self.model)
-        check_write_mapping(mapping, self.parent_field if self.parent else None)
+        check_write_mapping(
+            mapping, self.parent_field if self.parent else None, syncs=syncs, protected=self.root.owner_columns
+        )
         return mapping
+
+    @cached_property
+    def owner_columns(self) -> dict[type[models.Model], models.Field]:
+        """Every model of this node's tree that has an ``owner_field``, with that field.
+
+        Rows of these models take their owner from the token when created — also as
+        nested items of another node's body — and no write schema may set it.
+        """
+        return {node.model: node.owner_column for node in self.root.walk() if node.owner_column is not None}
 
     def _plan(self, mapping: SchemaMapping) -> QueryPlan:
         option = self._query_plan_option
@@ -420,6 +516,7 @@ class DjangoRouterSchema:
             for node in self.walk():
                 node._check()
                 routes.add_routes(node, router)
+            tree_checks.check_field_options(self)
             check_operation_ids(router.routes)
             share_allowed_methods(router.routes)
             self._router = router
@@ -452,6 +549,7 @@ class DjangoRouterSchema:
                 raise SchemaDefinitionError(
                     f"router schema {self.name!r}: cursor pagination cannot order by nullable fields {nullable}"
                 )
+        tree_checks.check_options(self)
         if self.security is not None:
             if not hasattr(self.security, "bearer") or not hasattr(self.security, "authorize"):
                 raise SchemaDefinitionError(
@@ -471,15 +569,10 @@ class DjangoRouterSchema:
 
 
 def partial_schema(schema: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
-    """``schema`` with every field optional, for PATCH: omitted fields stay unset.
+    """``schema`` with every field optional — nested items too — for PATCH: omitted fields stay unset.
 
     Types are unchanged, so an explicit ``null`` is still refused where the field is
-    not nullable; validators are inherited.
+    not nullable; validators are inherited; unknown fields are refused (see
+    ``djfapi.orm.bodies``).
     """
-    overrides: dict[str, Any] = {}
-    for name, info in schema.model_fields.items():
-        if info.is_required():
-            overrides[name] = (info.annotation, FieldInfo.merge_field_infos(info, default=None))
-    if not overrides:
-        return schema
-    return pydantic.create_model(f"{schema.__name__}Patch", __base__=schema, **overrides)
+    return body_schema(schema, partial=True)

@@ -54,7 +54,9 @@ class RequestContext:
         return self.ids[self.node.parent.id_name]
 
     def write_context(self) -> writing.WriteContext:
-        return writing.WriteContext(access=self.access, reference_exists=self._reference_exists)
+        return writing.WriteContext(
+            access=self.access, reference_exists=self._reference_exists, owners=self.node.root.owner_columns
+        )
 
     def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
         target = field.related_model

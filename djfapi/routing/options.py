@@ -6,13 +6,46 @@ what the rules below derive from its parent, then the global default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from djfapi.conf import setting
 from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.security.scopes import validate_scope
+
+
+def plain(value: Any) -> Any:
+    """An Enum member's value, anything else as it is.
+
+    Upstream djfapi took Enums where djfapi takes strings (``CacheControl.NO_CACHE``);
+    a member is as good as its value, never silently ignored.
+    """
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def names(option: str, value: Iterable[Any] | type[enum.Enum] | None, noun: str = "names") -> tuple[str, ...] | None:
+    """A list option of names (field paths, scopes, sort terms) as a tuple of strings.
+
+    Takes a list, tuple or set of strings or Enum members, or an Enum class (its values).
+    A lone string is refused: iterating it would give its letters.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | enum.Enum):
+        raise SchemaDefinitionError(
+            f"{option} must be a list of {noun}, not the single value {plain(value)!r}; write [{plain(value)!r}]"
+        )
+    items = [member.value for member in value] if isinstance(value, type) and issubclass(value, enum.Enum) else value
+    try:
+        result = tuple(plain(item) for item in items)
+    except TypeError:
+        raise SchemaDefinitionError(f"{option} must be a list of {noun}, got {value!r}") from None
+    wrong = [item for item in result if not isinstance(item, str)]
+    if wrong:
+        raise SchemaDefinitionError(f"{option} must hold {noun} (strings), got {wrong!r}")
+    return result
 
 
 @dataclass(frozen=True)
@@ -35,19 +68,19 @@ class SecurityScopes:
 
     def __post_init__(self) -> None:
         for item in fields(self):
-            value = getattr(self, item.name)
+            value = names(f"SecurityScopes.{item.name}", getattr(self, item.name), "scopes")
             if value is None:
                 continue
-            if isinstance(value, str):
-                raise SchemaDefinitionError(
-                    f"SecurityScopes.{item.name} must be a list of scopes, not the string {value!r}"
-                )
             for scope in value:
                 try:
                     validate_scope(scope)
                 except ValueError as error:
                     raise SchemaDefinitionError(f"SecurityScopes.{item.name}: {error}") from None
-            object.__setattr__(self, item.name, tuple(value))
+            object.__setattr__(self, item.name, value)
+
+    def given(self) -> frozenset[str]:
+        """The entries set explicitly (not inherited)."""
+        return frozenset(item.name for item in fields(self) if getattr(self, item.name) is not None)
 
 
 def resolve_scopes(
@@ -107,7 +140,7 @@ class PaginationOptions:
         return cls(
             default_limit=value.get("default_limit"),
             max_limit=value.get("max_limit"),
-            default_order_by=tuple(value.get("default_order_by", ())),
+            default_order_by=names("pagination_options.default_order_by", value.get("default_order_by", ())) or (),
             cursor=bool(value.get("cursor", False)),
         )
 

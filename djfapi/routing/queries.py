@@ -17,23 +17,32 @@ from django.db.models import Q, QuerySet
 
 from djfapi.conf import TENANT_FIELD
 from djfapi.errors import NotFound
+from djfapi.orm.writing import owner_value
 from djfapi.schemas.access import Access
 
 if TYPE_CHECKING:
     from djfapi.routing.django import DjangoRouterSchema
 
 
-def default_objects_filter(model: type[models.Model], access: Access | None) -> Q:
-    """``Q(tenant_id=<token's ten>)`` when the model has a ``tenant_id`` field, else ``Q()``."""
-    if access is None or not any(f.name == TENANT_FIELD for f in model._meta.concrete_fields):
-        return Q()
-    return Q(**{TENANT_FIELD: access.tenant_id})
+def default_objects_filter(model: type[models.Model], access: Access | None, owner: models.Field | None = None) -> Q:
+    """The tenant's rows, and with an ``own`` scope the caller's own.
+
+    ``Q(tenant_id=<token's ten>)`` when the model has a ``tenant_id`` field; when
+    ``owner`` is given (a node's ``owner_field``) and the matched scope's selector is
+    ``own``, also ``Q(<owner>=<token's sub>)``.
+    """
+    q = Q()
+    if access is None:
+        return q
+    if any(f.name == TENANT_FIELD for f in model._meta.concrete_fields):
+        q &= Q(**{TENANT_FIELD: access.tenant_id})
+    if owner is not None and access.scope is not None and access.scope.selector == "own":
+        q &= Q(**{owner.attname: owner_value(owner, access)})
+    return q
 
 
 def row_filter(node: DjangoRouterSchema, access: Access | None) -> Q:
-    if node.objects_filter is not None:
-        return node.objects_filter(access)
-    return default_objects_filter(node.model, access)
+    return node.objects_filter(access)
 
 
 def visible_rows(node: DjangoRouterSchema, access: Access | None, *, include_deleted: bool = False) -> QuerySet[Any]:

@@ -1,6 +1,8 @@
 """A FastAPI route class whose JSON bodies are parsed strictly.
 
 Bodies larger than ``DJFAPI["MAX_BODY_SIZE"]`` are a 413 before they are read in full.
+Errors are rendered with djfapi's bodies even in an app that never called
+``install_error_handlers`` (SPEC §10: no silent 500 for a 401 or a 404).
 Stock FastAPI parses bodies with ``json.loads``, which accepts ``NaN``/``Infinity``
 and lone surrogates (``"\\ud800"``); the first crash its 422 handler and the second
 crash PostgreSQL. Parsing with pydantic-core's JSON parser refuses both, as JSON
@@ -26,6 +28,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from djfapi.conf import setting
+from djfapi.errors.handlers import app_handles, render_error
 from djfapi.orm.mapping import SchemaDefinitionError
 
 _POSITION = re.compile(r"line (\d+) column (\d+)")
@@ -136,7 +139,11 @@ class DjfapiRoute(APIRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.allowed_methods and scope["method"] not in self.allowed_methods:
-            raise HTTPException(status_code=405, headers={"Allow": ", ".join(sorted(self.allowed_methods))})
+            error = HTTPException(status_code=405, headers={"Allow": ", ".join(sorted(self.allowed_methods))})
+            if app_handles(scope.get("app"), error):
+                raise error
+            await render_error(Request(scope, receive), error)(scope, receive, send)
+            return
         await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -145,8 +152,15 @@ class DjfapiRoute(APIRoute):
         async def strict_json_handler(request: Request) -> Response:
             try:
                 return await handler(StrictJSONRequest(request.scope, request.receive))
-            except RequestValidationError as error:
-                raise RequestValidationError([_without_tags(e) for e in error.errors()], body=error.body) from None
+            except Exception as exc:
+                error = exc
+                if isinstance(exc, RequestValidationError):
+                    error = RequestValidationError([_without_tags(e) for e in exc.errors()], body=exc.body)
+                if app_handles(request.scope.get("app"), error):
+                    raise error from None
+                # The app never called install_error_handlers (or only added its own for
+                # other errors): answer with djfapi's body rather than FastAPI's bare 500.
+                return render_error(request, error)
 
         return strict_json_handler
 

@@ -130,16 +130,17 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
         return [IF_NONE_MATCH]
     if spec.action == "delete":
         return [IF_MATCH]
-    schema = node.patch_schema if spec.action == "update" else node.update_schema
+    schema = node.patch_schema if spec.action == "update" else node.update_body
     return [keyword("body", schema, Body()), IF_MATCH]
 
 
 def create_body(node: DjangoRouterSchema) -> Any:
     """The create schema; with ``create_multi``, that or a bounded list of it."""
+    one = node.create_body
     if not node.create_multi_limit:
-        return node.create_schema
-    many = Annotated[list[node.create_schema], pydantic.Field(min_length=1, max_length=node.create_multi_limit)]  # type: ignore[name-defined]
-    return one_or_many(node.create_schema, many)
+        return one
+    many = Annotated[list[one], pydantic.Field(min_length=1, max_length=node.create_multi_limit)]  # type: ignore[valid-type]
+    return one_or_many(one, many)
 
 
 def response_model(node: DjangoRouterSchema, spec: RouteSpec) -> Any:

@@ -4,8 +4,9 @@ Each write is one transaction: the parent check, the preconditions, the hooks, e
 row written (nested ones included) and the read-back of the result. Anything that
 fails — validation, a constraint, an ``orm_method``, a hook — rolls all of it back.
 Rows are locked while they are written (``SELECT ... FOR UPDATE`` where the database
-has it), so two concurrent writers of one object take turns; with ``If-Match`` the
-second one then sees that the object changed and gets a 412.
+has it; on SQLite the writers of a process take turns, see ``djfapi.orm.transactions``),
+so two concurrent writers of one object take turns; with ``If-Match`` the second one
+then sees that the object changed and gets a 412.
 """
 
 from __future__ import annotations
@@ -14,19 +15,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import pydantic
-from django.db import models, router, transaction
+from django.db import models
 from starlette.responses import Response
 
 from djfapi.orm import writing
+from djfapi.orm.transactions import write_transaction
 from djfapi.routing import queries
 from djfapi.routing.endpoints import RequestContext, find_object
 from djfapi.routing.etags import PreconditionFailed, etag, if_match_holds
 from djfapi.routing.hooks import WriteEvent, snapshot
 from djfapi.routing.responses import object_body, render_list, render_object
-
-
-def _atomic(model: type[models.Model]) -> transaction.Atomic:
-    return transaction.atomic(using=router.db_for_write(model))
 
 
 def _reread(ctx: RequestContext, pk: Any) -> models.Model:
@@ -66,7 +64,7 @@ def _create_one(
 def create_row(ctx: RequestContext, *, body: pydantic.BaseModel | Sequence[pydantic.BaseModel]) -> Response:
     """POST: one object, or (with ``create_multi``) a list of them, all or nothing."""
     node = ctx.node
-    with _atomic(node.model):
+    with write_transaction(node.model):
         values = {}
         if node.parent is not None:
             queries.require_parent(node, ctx.access, ctx.ids)
@@ -84,7 +82,7 @@ def _update(ctx: RequestContext, body: pydantic.BaseModel, *, partial: bool, if_
     node = ctx.node
     mapping = node.patch_mapping if partial else node.update_mapping
     assert mapping is not None
-    with _atomic(node.model):
+    with write_transaction(node.model):
         instance = _find_for_write(ctx, if_match)
         previous = snapshot(instance)
 
@@ -107,7 +105,7 @@ def put_row(ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | No
 
 def delete_row(ctx: RequestContext, *, if_match: str | None = None) -> Response:
     node = ctx.node
-    with _atomic(node.model):
+    with write_transaction(node.model):
         instance = _find_for_write(ctx, if_match)
         event = WriteEvent("delete", instance, ctx.access, ctx.ids, previous=snapshot(instance))
         node.hooks.run("before_delete", event)

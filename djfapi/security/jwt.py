@@ -9,11 +9,14 @@ Every failure to authenticate is a 401 with a precise ``code``: ``token_missing`
 ``token_invalid``, ``token_expired``, ``token_not_yet_valid``, ``token_issuer_invalid``,
 ``token_signature_invalid``, ``token_algorithm_not_allowed``, ``token_key_unknown``,
 ``token_claim_missing``, ``user_unknown``, ``user_inactive``.
+
+An HMAC key shorter than RFC 7518 §3.2 allows for a configured HS algorithm is refused
+when the configuration is checked (at start-up), not warned about on every request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,6 +46,11 @@ MAX_TOKEN_LENGTH = 8192
 _REQUIRED_CLAIMS = ["exp", "sub"]
 # PyJWT insists on a string ``sub``; AccessToken accepts integer ids as well (some issuers use them).
 _DECODE_OPTIONS: Any = {"require": _REQUIRED_CLAIMS, "verify_aud": False, "verify_sub": False}
+
+#: RFC 7518 §3.2: an HMAC key must be at least as long as the hash's output.
+HMAC_MINIMUM_KEY_BYTES: Mapping[str, int] = {"HS256": 32, "HS384": 48, "HS512": 64}
+#: The command the key-length error suggests; its output suits every HS algorithm.
+NEW_HMAC_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(64))"'
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,8 @@ class JWTToken(SecurityBase):
                     f"{list(algorithms)} (an HMAC secret needs HS*, an RSA key RS*/PS*, an EC key ES*, an "
                     f"Ed25519/Ed448 key EdDSA)"
                 )
+            source = "the key argument" if self._key is not None else "DJFAPI['JWT_KEY']"
+            check_hmac_key_length(prepared, algorithms, owner=self.scheme_name, source=source, kid=kid)
         self._verification = _Verification(
             keys=keys,
             algorithms=algorithms,
@@ -248,6 +258,40 @@ class _BearerToken(SecurityBase):
         token = self.owner.authenticate(request)
         record_token(request.scope, token)
         return token
+
+
+def check_hmac_key_length(
+    key: Any, algorithms: Iterable[str], *, owner: str, source: str, kid: str | None = None
+) -> None:
+    """Raise ImproperlyConfigured if ``key`` is an HMAC secret too short for one of ``algorithms``.
+
+    A token's header picks the algorithm among the configured ones, so every HMAC key
+    must be long enough for the strictest configured HS algorithm. PyJWT would only
+    warn, on every token it signs or verifies; refusing once at start-up turns a log
+    flood into one configuration error and keeps guessable secrets out of production.
+    ``owner`` and ``source`` name the code and the setting in the message; keys that
+    are not secrets (asymmetric key objects) are left alone.
+    """
+    if not isinstance(key, str | bytes):
+        return
+    length = len(key.encode() if isinstance(key, str) else key)
+    too_short = [a for a in dict.fromkeys(algorithms) if length < HMAC_MINIMUM_KEY_BYTES.get(a, 0)]
+    if not too_short:
+        return
+    strictest = max(too_short, key=HMAC_MINIMUM_KEY_BYTES.__getitem__)
+    named = f"the HMAC key {kid!r} in {source}" if kid is not None else f"the HMAC key in {source}"
+    message = (
+        f"{owner}: {named} is {length} bytes long; {strictest} needs at least "
+        f"{HMAC_MINIMUM_KEY_BYTES[strictest]} bytes (RFC 7518 §3.2). Use a longer key, e.g. the output of "
+        f"{NEW_HMAC_KEY_COMMAND}"
+    )
+    long_enough_for = [a for a, minimum in HMAC_MINIMUM_KEY_BYTES.items() if length >= minimum]
+    if long_enough_for:
+        message += (
+            f", or take {', '.join(too_short)} out of the allowed algorithms (JWT_ALGORITHMS): the key is long "
+            f"enough for {', '.join(long_enough_for)}"
+        )
+    raise ImproperlyConfigured(message + ".")
 
 
 def _suits(key: Any, algorithm: str) -> bool:

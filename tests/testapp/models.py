@@ -108,3 +108,29 @@ class Ledger(models.Model):
 
     tenant_id = models.CharField(max_length=64)
     amount = models.DecimalField(max_digits=19, decimal_places=4)
+
+
+class Note(models.Model):
+    """Owned by the user who wrote it (``owner_field``), stamped on every change (``auto_now``)."""
+
+    tenant_id = models.CharField(max_length=64)
+    author_id = models.CharField(max_length=64)
+    title = models.CharField(max_length=100)
+    body = models.TextField(default="", blank=True)
+    pinned = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class NoteComment(models.Model):
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="comments")
+    author_id = models.CharField(max_length=64)
+    text = models.CharField(max_length=200)
+    stars = models.PositiveIntegerField(default=0)
+
+
+class Reminder(models.Model):
+    """Owned through a foreign key to Django's user model (integer ids)."""
+
+    tenant_id = models.CharField(max_length=64)
+    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=100)
