@@ -6,10 +6,8 @@ row filter narrows to under an ``own`` scope.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -18,7 +16,7 @@ from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
 from djfapi.security.jwt import JWTToken
 from tests.helpers import OTHER_TENANT, TENANT, auth
-from tests.testapp.models import Note, NoteComment, Reminder
+from tests.testapp.models import Account, Note, NoteComment, Reminder
 
 READ_ANY, READ_OWN = "notes.notes.read.any", "notes.notes.read.own"
 CREATE, UPDATE_ANY, UPDATE_OWN = "notes.notes.create", "notes.notes.update.any", "notes.notes.update.own"
@@ -173,7 +171,7 @@ def test_an_owner_foreign_key_takes_the_tokens_user_id_and_refuses_one_that_is_n
         security=JWTToken(),
         security_scopes=SecurityScopes(get=[READ_ANY], post=[CREATE]),
     )
-    user = User.objects.create(username="ann")
+    user = Account.objects.create(name="ann")
 
     with serve(tree) as client:
         created = client.post("/reminders", json={"text": "call"}, headers=as_user(str(user.pk)))

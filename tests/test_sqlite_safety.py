@@ -144,7 +144,10 @@ def departments_app(linger: float) -> FastAPI:
     return app
 
 
-def write_concurrently(client: TestClient, requests: list[tuple[str, str, dict[str, Any], dict[str, str]]]) -> list[int]:
+Request = tuple[str, str, dict[str, Any], dict[str, str]]  # method, path, body, headers
+
+
+def write_concurrently(client: TestClient, requests: list[Request]) -> list[int]:
     start = threading.Barrier(len(requests))
     statuses: list[int] = [0] * len(requests)
 

@@ -157,6 +157,8 @@ class DjfapiRoute(APIRoute):
                 if isinstance(exc, RequestValidationError):
                     error = RequestValidationError([_without_tags(e) for e in exc.errors()], body=exc.body)
                 if app_handles(request.scope.get("app"), error):
+                    if error is exc:
+                        raise  # as it came: its __cause__ (the driver's error) names the constraint
                     raise error from None
                 # The app never called install_error_handlers (or only added its own for
                 # other errors): answer with djfapi's body rather than FastAPI's bare 500.

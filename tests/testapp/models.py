@@ -128,9 +128,15 @@ class NoteComment(models.Model):
     stars = models.PositiveIntegerField(default=0)
 
 
+class Account(models.Model):
+    """A user table of the test app's own (integer ids); see Reminder."""
+
+    name = models.CharField(max_length=64)
+
+
 class Reminder(models.Model):
-    """Owned through a foreign key to Django's user model (integer ids)."""
+    """Owned through a foreign key to a user table with integer ids."""
 
     tenant_id = models.CharField(max_length=64)
-    owner = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     text = models.CharField(max_length=100)

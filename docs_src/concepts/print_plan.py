@@ -1,0 +1,3 @@
+from testproject.api import companies  # the demo's tree
+
+print(companies.query_plan)
