@@ -2,7 +2,9 @@
 
 Keys read so far: ``JWT_KEY`` (one key, or ``{kid: key}`` for rotation),
 ``JWT_ALGORITHMS`` (list, default ``["HS256"]``), ``JWT_ISSUER`` (checked when set),
-``JWT_LEEWAY`` (seconds, default 0), ``PAGINATION`` (``default_limit``, ``max_limit``),
+``JWT_LEEWAY`` (seconds, default 0), ``JWT_SIGNING_KEY`` (what ``mint_token`` and
+``manage.py djfapi_token`` sign with when ``JWT_KEY`` cannot: a private key),
+``PAGINATION`` (``default_limit``, ``max_limit``),
 ``THREADPOOL_SIZE`` (worker threads of generated endpoints per process, default 40),
 ``MAX_BODY_SIZE`` (bytes per request body of generated routes, default 1 MiB),
 ``MAX_NESTED_ITEMS`` (items per nested list in one write, default 1000),

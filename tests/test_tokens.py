@@ -393,6 +393,25 @@ def test_the_strictest_configured_hs_algorithm_decides() -> None:
     JWTToken(key=hmac_key(64), algorithms=["HS256", "HS384", "HS512"]).check_configuration()
 
 
+def test_an_rsa_key_under_2048_bits_is_refused_and_2048_verifies_without_warnings() -> None:
+    short = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    enough = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        JWTToken(key={"old": short.public_key()}, algorithms=["RS256"], scheme_name="Partner").check_configuration()
+    verifying = JWTToken(key=enough.public_key(), algorithms=["RS256"])
+    claims = {"sub": "u", "exp": int(time.time()) + 60, "aud": [READ_ANY], "iss": django_settings.DJFAPI["JWT_ISSUER"]}
+    token = jwt.encode(claims, enough, algorithm="RS256")
+
+    assert str(refused.value) == (
+        "Partner: the RSA key 'old' in the key argument has 1024 bits; RSA keys need at least 2048. Generate a new "
+        "one, e.g. openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072."
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert verifying.decode(token).aud == [READ_ANY]
+
+
 def test_a_short_key_inside_a_kid_mapping_is_refused(settings: Any) -> None:
     settings.DJFAPI = {"JWT_KEY": {"long": hmac_key(48), "short": hmac_key(47)}, "JWT_ALGORITHMS": ["HS384"]}
 

@@ -128,6 +128,7 @@ class JWTToken(SecurityBase):
                 )
             source = "the key argument" if self._key is not None else "DJFAPI['JWT_KEY']"
             check_hmac_key_length(prepared, algorithms, owner=self.scheme_name, source=source, kid=kid)
+            check_rsa_key_size(prepared, owner=self.scheme_name, source=source, kid=kid)
         self._verification = _Verification(
             keys=keys,
             algorithms=algorithms,
@@ -292,6 +293,25 @@ def check_hmac_key_length(
             f"enough for {', '.join(long_enough_for)}"
         )
     raise ImproperlyConfigured(message + ".")
+
+
+#: RSA keys shorter than this are refused (NIST SP 800-131A; PyJWT warns below it on every token).
+RSA_MINIMUM_KEY_BITS = 2048
+
+
+def check_rsa_key_size(key: Any, *, owner: str, source: str, kid: str | None = None) -> None:
+    """Raise ImproperlyConfigured if ``key`` is an RSA key shorter than 2048 bits.
+
+    For the same reason as ``check_hmac_key_length``: PyJWT would warn on every token
+    it signs or verifies with it, and such a key can be factored.
+    """
+    if not isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey) or key.key_size >= RSA_MINIMUM_KEY_BITS:
+        return
+    named = f"the RSA key {kid!r} in {source}" if kid is not None else f"the RSA key in {source}"
+    raise ImproperlyConfigured(
+        f"{owner}: {named} has {key.key_size} bits; RSA keys need at least {RSA_MINIMUM_KEY_BITS}. Generate a new "
+        f"one, e.g. openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072."
+    )
 
 
 def _suits(key: Any, algorithm: str) -> bool:
