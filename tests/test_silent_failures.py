@@ -407,12 +407,16 @@ class TopLevelMatching(BaseModel):
     name: str = Field(is_sync_matching_field=True)
 
 
+class ClientKeyNotOnTheKey(BaseModel):
+    name: str = Field(client_key=True)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         (
             {"get": ReadOnlyWithWriteOptions},
-            "ReadOnlyWithWriteOptions.name has write scopes or is_critical, but the schema is only ever read",
+            "ReadOnlyWithWriteOptions.name has write scopes, is_critical or client_key, but the schema is only ever read",
         ),
         (
             {"create": WriteOnlyWithReadScopes},
@@ -421,6 +425,11 @@ class TopLevelMatching(BaseModel):
         (
             {"update": TopLevelMatching},
             "TopLevelMatching.name has is_sync_matching_field, but the schema is never the item of a list synced",
+        ),
+        (
+            {"create": ClientKeyNotOnTheKey},
+            "ClientKeyNotOnTheKey.name: client_key=True lets the client choose a new row's primary key, and name is "
+            "not Company's primary key; remove it.",
         ),
     ],
 )

@@ -260,19 +260,22 @@ def test_nested_team_of_another_tenant_cannot_be_synced_into_a_department(client
 
 
 def test_nested_ids_on_create_never_take_over_a_row(client: TestClient) -> None:
-    """On create every nested item is new: an id in the body is not used to find a row."""
+    """On create every nested item is new: an id in the body is a 422, the same for any id."""
     foreign = make_costcenter(make_company(tenant=OTHER_TENANT), code="F-1", name="Foreign")
 
-    response = client.post(
-        "/companies",
-        json={"name": "New", "costcenters": [{"id": foreign.pk, "code": "F-1", "name": "Mine"}]},
-        headers=auth(),
-    )
+    answers = [
+        client.post(
+            "/companies",
+            json={"name": "New", "costcenters": [{"id": some_id, "code": "F-1", "name": "Mine"}]},
+            headers=auth(),
+        )
+        for some_id in (foreign.pk, foreign.pk + 1000)
+    ]
 
-    assert response.status_code == 201, response.text
-    created = response.json()["costcenters"]
-    assert [(item["code"], item["name"]) for item in created] == [("F-1", "Mine")]
-    assert created[0]["id"] != foreign.pk
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["detail"][0]["loc"] == ["body", "costcenters", 0, "id"]
+    assert not Company.objects.filter(tenant_id=TENANT).exists()
     foreign.refresh_from_db()
     assert (foreign.company.tenant_id, foreign.name) == (OTHER_TENANT, "Foreign")
 

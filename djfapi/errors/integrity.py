@@ -6,9 +6,12 @@ Both are mapped onto the model's own declaration, so an API client sees one stab
 ``integrity:<name>`` code whatever the database:
 
 * ``UniqueConstraint`` / ``CheckConstraint``: the constraint's ``name``;
+* the primary key: ``<db_table>_pkey`` (PostgreSQL's own naming);
 * ``unique=True`` on a field: ``<db_table>_<column>_key`` (PostgreSQL's own naming);
 * ``unique_together``: ``<db_table>_<col1>_<col2>_key``;
-* a foreign key: ``<db_table>_<column>_fk``;
+* a foreign key djfapi checks before writing: ``<db_table>_<column>_fk``; one the
+  database refuses (a row deleted meanwhile): ``foreign_key`` — SQLite does not say
+  which one, so PostgreSQL's generated name is not passed on either;
 * ``NOT NULL``: ``<db_table>_<column>_not_null``.
 """
 
@@ -29,6 +32,10 @@ def unique_field_constraint_name(model: type[models.Model], columns: list[str]) 
     return f"{model._meta.db_table}_{'_'.join(columns)}_key"
 
 
+def primary_key_constraint_name(model: type[models.Model]) -> str:
+    return f"{model._meta.db_table}_pkey"
+
+
 def foreign_key_constraint_name(model: type[models.Model], field: models.ForeignKey) -> str:
     return f"{model._meta.db_table}_{field.column}_fk"
 
@@ -44,7 +51,9 @@ def _unique_names_by_columns() -> dict[tuple[str, frozenset[str]], str]:
     for model in apps.get_models(include_auto_created=True):
         opts = model._meta
         for field in opts.local_concrete_fields:
-            if field.unique and not field.primary_key:
+            if field.primary_key:
+                names[(opts.db_table, frozenset([str(field.column)]))] = primary_key_constraint_name(model)
+            elif field.unique:
                 names[(opts.db_table, frozenset([str(field.column)]))] = unique_field_constraint_name(
                     model, [str(field.column)]
                 )
@@ -64,6 +73,7 @@ def _known_constraint_names() -> dict[str, str]:
     known: dict[str, str] = {}
     for model in apps.get_models(include_auto_created=True):
         opts = model._meta
+        known[primary_key_constraint_name(model)] = primary_key_constraint_name(model)
         for constraint in opts.constraints:
             known[constraint.name] = constraint.name
         for field in opts.local_concrete_fields:
@@ -79,6 +89,8 @@ def constraint_name(error: IntegrityError) -> str:
     diag = getattr(cause, "diag", None)
     if diag is not None:  # psycopg
         db_name = diag.constraint_name
+        if getattr(cause, "sqlstate", None) == "23503":
+            return "foreign_key"
         if db_name:
             if db_name in _known_constraint_names():
                 return _known_constraint_names()[db_name]

@@ -30,6 +30,7 @@ class FieldOptions:
     scopes: tuple[str, ...] = ()
     is_critical: bool = False
     is_sync_matching_field: bool = False
+    client_key: bool = False
     json_schema_extra: dict[str, Any] | Callable[[dict[str, Any]], None] | None = None
 
     @cached_property
@@ -67,6 +68,7 @@ def Field(
     scopes: list[str] | tuple[str, ...] | None = None,
     is_critical: bool = False,
     is_sync_matching_field: bool = False,
+    client_key: bool = False,
     json_schema_extra: dict[str, Any] | Callable[[dict[str, Any]], None] | None = None,
     **kwargs: Any,
 ) -> Any:
@@ -83,6 +85,11 @@ def Field(
     * ``is_critical``: writable only with a token carrying ``crt: true``.
     * ``is_sync_matching_field``: when syncing a nested list, items without an id are
       matched to existing rows by the values of these fields.
+    * ``client_key``: on the primary key field of a create schema, lets the client
+      choose the key of a new row although the model generates one (a UUID with a
+      default, an auto id). Without it such a key is the server's, and sending one on
+      create is a 422. Keys the model cannot generate (a natural key without default)
+      are the client's anyway.
     """
     scope_tuple = tuple(scopes or ())
     for scope in scope_tuple:
@@ -93,6 +100,7 @@ def Field(
         scopes=scope_tuple,
         is_critical=is_critical,
         is_sync_matching_field=is_sync_matching_field,
+        client_key=client_key,
         json_schema_extra=json_schema_extra,
     )
     return pydantic.Field(default, json_schema_extra=options, **kwargs)

@@ -70,6 +70,11 @@ def check_write_mapping(
     protected = protected or {}
     owner = protected.get(mapping.model)
     for f in mapping.fields:
+        if f.options.client_key and not f.is_primary_key:
+            raise SchemaDefinitionError(
+                f"{schema}.{f.name}: client_key=True lets the client choose a new row's primary key, and "
+                f"{f.name} is not {mapping.model.__name__}'s primary key; remove it."
+            )
         if f.method is not None:
             continue
         if f.model_field is None and not _settable(mapping.model, f.path[-1]):
@@ -205,9 +210,15 @@ def _has_field(model: type[models.Model], name: str) -> bool:
     return any(f.name == name for f in model._meta.concrete_fields)
 
 
-def _client_chosen_key(f: FieldMapping) -> bool:
-    """A primary key the database does not generate (a code, say), so a create must send it."""
-    return not isinstance(f.model_field, models.AutoField | models.BigAutoField | models.SmallAutoField)
+def server_generates_key(field: models.Field) -> bool:
+    """Whether new rows get their primary key without the client: an auto id, a default, a database default."""
+    return isinstance(field, models.AutoField) or field.has_default() or field.db_default is not models.NOT_PROVIDED
+
+
+def _client_chooses_key(f: FieldMapping) -> bool:
+    """A new row's primary key comes from the body: opted in, or one the model cannot generate (a code, say)."""
+    assert isinstance(f.model_field, models.Field)
+    return f.options.client_key or not server_generates_key(f.model_field)
 
 
 def db_value(value: Any) -> Any:
@@ -221,8 +232,8 @@ def _fields_to_write(
     infos = type(body).model_fields
     chosen = []
     for f in mapping.fields:
-        if f.is_primary_key and not (creating and _client_chosen_key(f)):
-            continue  # ids select rows; only a new row's non-generated key is written
+        if f.is_primary_key and not (creating and _client_chooses_key(f)):
+            continue  # ids select rows; only a new row's client-chosen key is written
         if f.name in sent:
             chosen.append(f)
         elif partial or f.kind is not FieldKind.VALUE or not can_write(infos[f.name], access):
@@ -245,6 +256,8 @@ def _write(
     loc: Loc,
     before_save: BeforeSave | None = None,
 ) -> None:
+    if creating:
+        _refuse_server_key(mapping, body, loc)
     fields = _fields_to_write(mapping, body, context.access, partial=partial, creating=creating)
     check_writable(type(body), [f.name for f in fields if f.name in body.model_fields_set], context.access, loc)
 
@@ -294,6 +307,29 @@ def changed_columns(instance: models.Model, before: Mapping[str, Any]) -> list[s
     if changed:
         changed += [f.name for f in fields if getattr(f, "auto_now", False) and f.name not in changed]
     return changed
+
+
+def _refuse_server_key(mapping: SchemaMapping, body: pydantic.BaseModel, loc: Loc) -> None:
+    """A key the server generates cannot be sent for a new row: 422, the same for any value.
+
+    Writing it would let the client pick ids, and a collision with another tenant's row
+    would answer 409 where a random id answers 201 — an oracle of which ids exist.
+    Nothing is looked up, so every value gets this same answer.
+    """
+    f = mapping.primary_key
+    if f is None or _client_chooses_key(f) or getattr(body, f.name, None) is None:
+        return
+    raise RequestValidationError(
+        [
+            {
+                "type": "value_error",
+                "loc": (*loc, f.name),
+                "msg": f"The server chooses the {f.name} of a new {mapping.model.__name__}; leave {f.name} out to "
+                f"create one (only rows that exist have an {f.name}).",
+                "input": None,
+            }
+        ]
+    )
 
 
 def _call_method(instance: models.Model, f: FieldMapping, value: Any, loc: Loc) -> None:

@@ -59,16 +59,29 @@ class RequestContext:
         )
 
     def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
+        """Whether the body may point ``field`` at ``value`` (else: the answer for a missing row).
+
+        A target that is a node of the tree must be reachable through the ancestors
+        the written row shares with it; any other model through its default filter.
+        """
         target = field.related_model
         node = self.node.root.node_for_model(target)
         if node is not None:
-            rows = queries.rows_visible_anywhere(node, self.access)
+            rows = queries.rows_reachable(node, self.access, self._written_chain())
         else:
             rows = target._default_manager.filter(queries.default_objects_filter(target, self.access))
         try:
             return rows.filter(pk=value).exists()
         except (ValueError, TypeError):
             return False
+
+    def _written_chain(self) -> dict[DjangoRouterSchema, Any]:
+        """The written row's ancestors (and itself) with their primary keys; None while it is created."""
+        chain: dict[DjangoRouterSchema, Any] = {
+            level: self.ids[level.id_name] for level in self.node.ancestors if level.id_name in self.ids
+        }
+        chain[self.node] = self.ids.get(self.node.id_name)
+        return chain
 
 
 def signalled_endpoint(

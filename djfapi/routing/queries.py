@@ -62,11 +62,23 @@ def rows_in_chain(node: DjangoRouterSchema, access: Access | None, ids: Mapping[
     return queryset
 
 
-def rows_visible_anywhere(node: DjangoRouterSchema, access: Access | None) -> QuerySet[Any]:
-    """The node's rows visible to this caller under any visible ancestors (for reference checks)."""
+def rows_reachable(
+    node: DjangoRouterSchema, access: Access | None, known: Mapping[DjangoRouterSchema, Any]
+) -> QuerySet[Any]:
+    """The node's visible rows under visible ancestors, each ancestor in ``known`` being that row.
+
+    For reference checks: a foreign key in a body may point at a row of ``node`` only
+    through the ancestors the written row shares with it (``known``: node -> primary
+    key, ``None`` for the row being created, under which nothing exists yet). An
+    employee's department must be a department of the employee's company.
+    """
     queryset = visible_rows(node, access)
-    if node.parent is not None:
-        parent_rows = rows_visible_anywhere(node.parent, access)
+    parent = node.parent
+    if parent is not None:
+        parent_rows = rows_reachable(parent, access, known)
+        if parent in known:
+            pk = known[parent]
+            parent_rows = parent_rows.filter(pk=pk) if pk is not None else parent_rows.none()
         queryset = queryset.filter(**{f"{node.parent_field.name}__in": parent_rows.values("pk")})
     return queryset
 

@@ -108,7 +108,7 @@ def _schemas(mapping: SchemaMapping) -> Iterator[tuple[type[pydantic.BaseModel],
 def check_field_options(root: DjangoRouterSchema) -> None:
     """Refuse ``Field`` options that nothing in the tree would ever apply.
 
-    Write options (write scopes, ``is_critical``, ``is_sync_matching_field``) on a schema
+    Write options (write scopes, ``is_critical``, ``client_key``, ``is_sync_matching_field``) on a schema
     used only for reading, read scopes on one used only for writing, and
     ``is_sync_matching_field`` on a schema that is never the item of a synced list.
     """
@@ -129,8 +129,8 @@ def check_field_options(root: DjangoRouterSchema) -> None:
         for name, info in schema.model_fields.items():
             options = field_options(info)
             problem = None
-            if schema not in written and (options.write_scopes or options.is_critical):
-                problem = "write scopes or is_critical, but the schema is only ever read"
+            if schema not in written and (options.write_scopes or options.is_critical or options.client_key):
+                problem = "write scopes, is_critical or client_key, but the schema is only ever read"
             elif schema not in read and options.read_scopes and not options.write_scopes:
                 problem = "read scopes, but the schema is only ever written (nothing reads through it)"
             elif options.is_sync_matching_field and schema not in synced_items:

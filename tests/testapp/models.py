@@ -8,6 +8,7 @@ through a model method. The app has no migrations: pytest-django creates its tab
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from django.db import models
 
@@ -140,3 +141,24 @@ class Reminder(models.Model):
     tenant_id = models.CharField(max_length=64)
     owner = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     text = models.CharField(max_length=100)
+
+
+class Museum(models.Model):
+    """The root of a three-level tree whose leaves refer sideways to a row of the middle level."""
+
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+
+
+class Gallery(models.Model):
+    museum = models.ForeignKey(Museum, on_delete=models.CASCADE, related_name="galleries")
+    name = models.CharField(max_length=100)
+
+
+class Artwork(models.Model):
+    """``loaned_from`` must be a gallery of the artwork's own museum (references stay inside the parents)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="artworks")
+    loaned_from = models.ForeignKey(Gallery, on_delete=models.SET_NULL, null=True, blank=True, related_name="loans")
+    title = models.CharField(max_length=100)
