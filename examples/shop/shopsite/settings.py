@@ -1,0 +1,88 @@
+"""Settings of the shop example: `django-admin startproject shopsite` plus what djfapi needs."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-shop-example-development-key")
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "catalog",
+    "djfapi",  # manage.py djfapi_token, and djfapi's system checks
+    "djfapi.live",  # the change feed (subscribe=True): its outbox table, created by migrate
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shopsite.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        # SQLite has one writer at a time. IMMEDIATE transactions make a second writer
+        # wait its turn (up to `timeout` seconds) instead of failing at once with
+        # "database is locked"; djfapi's system check djfapi.W001 asks for it.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+}
+
+# The example's CI also runs it on PostgreSQL: DATABASE_URL=postgres://... (read by
+# dj-database-url when it is installed; without it, the SQLite database above).
+if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+    try:
+        import dj_database_url
+    except ImportError:
+        pass
+    else:
+        DATABASES["default"] = dj_database_url.parse(os.environ["DATABASE_URL"])
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+
+DJFAPI = {
+    # The key that signs and verifies the API's JWTs. HS256 needs at least 32 bytes, or
+    # the app refuses to start. Make one with:
+    #   python -c "import secrets; print(secrets.token_urlsafe(64))"
+    "JWT_KEY": os.environ.get("SHOP_JWT_KEY", "shop-example-development-key-not-for-production-use"),
+    "JWT_ALGORITHMS": ["HS256"],
+    "JWT_ISSUER": "shopsite",
+}

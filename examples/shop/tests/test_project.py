@@ -1,0 +1,40 @@
+"""The Django side of the project: system checks, migrations, the admin next to the API."""
+
+from __future__ import annotations
+
+import io
+
+from django.core.management import call_command
+from fastapi.testclient import TestClient
+
+from djfapi import checks
+
+
+def test_manage_py_check_has_no_djfapi_warnings() -> None:
+    out = io.StringIO()
+    call_command("check", stdout=out, stderr=out)
+
+    assert "djfapi." not in out.getvalue()
+    assert "System check identified no issues" in out.getvalue()
+    assert checks.run() == []
+
+
+def test_the_migrations_match_the_models(db: None) -> None:
+    call_command("makemigrations", "catalog", "--check", "--dry-run", stdout=io.StringIO())
+
+
+def test_the_admin_is_served_next_to_the_api(client: TestClient) -> None:
+    login = client.get("/admin/", follow_redirects=False)
+    assert login.status_code == 302
+    assert login.headers["location"] == "/admin/login/?next=/admin/"
+    assert client.get("/admin/login/").status_code == 200
+    assert client.get("/static/admin/css/base.css").status_code == 200
+
+
+def test_health_and_offline_docs(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health/ready").status_code == 200
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/shops/{shop_id}/products/{product_id}/reviews/{review_id}" in paths
+    assert "/shops/{shop_id}/products/subscribe" in paths
