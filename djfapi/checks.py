@@ -1,7 +1,7 @@
 """djfapi's Django system checks: ``manage.py check`` runs them, and so does ``create_app``.
 
-Each flags a set-up that works in a demo and fails under real traffic, and says how to
-fix it. Silence one like any Django check (``SILENCED_SYSTEM_CHECKS = ["djfapi.W001"]``).
+Each flags a set-up that would fail at start-up or under real traffic, and says how
+to fix it. Silence one like any Django check (``SILENCED_SYSTEM_CHECKS = ["djfapi.W001"]``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 TAG = "djfapi"
+#: The router-tree check has its own tag: create_app builds the trees itself, so it runs only TAG.
+TREES_TAG = "djfapi_trees"
 
 SQLITE_ENGINE = "django.db.backends.sqlite3"
 
@@ -49,6 +52,26 @@ def sqlite_transaction_warnings(databases: Mapping[str, Mapping[str, Any]]) -> l
                 id="djfapi.W001",
             )
         )
+    return messages
+
+
+@checks.register(TREES_TAG)
+def check_router_trees(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """djfapi.E001: a router tree that would not start (every definition-time check).
+
+    ``manage.py check`` sees the trees the project imports while Django loads — import
+    yours in an ``AppConfig.ready()``, which the change feed needs anyway — and reports
+    what building the router would raise, instead of the first request or the server's
+    start finding it.
+    """
+    from djfapi.routing.django import declared_roots
+
+    messages: list[checks.CheckMessage] = []
+    for root in declared_roots():
+        try:
+            root.router  # noqa: B018 - builds and checks the whole tree
+        except ImproperlyConfigured as error:
+            messages.append(checks.Error(str(error), obj=root, id="djfapi.E001"))
     return messages
 
 

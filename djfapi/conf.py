@@ -8,6 +8,9 @@ Keys read so far: ``JWT_KEY`` (one key, or ``{kid: key}`` for rotation),
 ``THREADPOOL_SIZE`` (worker threads of generated endpoints per process, default 40),
 ``MAX_BODY_SIZE`` (bytes per request body of generated routes, default 1 MiB),
 ``MAX_NESTED_ITEMS`` (items per nested list in one write, default 1000),
+``MAX_QUERY_LENGTH`` (bytes of a query string as sent, default 8 KiB),
+``MAX_QUERY_PARAMETERS`` (parameters per query string, default 100),
+``MAX_FILTER_LENGTH`` (characters per filter value, default 1000),
 ``HEALTH_TIMEOUT`` (seconds, default 2), ``SENTRY_DSN``.
 Arguments given to a ``JWTToken`` or a router schema take precedence.
 """

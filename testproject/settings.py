@@ -127,6 +127,11 @@ DJFAPI = {
 # Worker threads of the generated endpoints per process (djfapi's default: 40).
 if os.environ.get("DJFAPI_THREADPOOL_SIZE"):
     DJFAPI["THREADPOOL_SIZE"] = int(os.environ["DJFAPI_THREADPOOL_SIZE"])
+# Read bounds (benchmarks compare them with unbounded reads): items per nested list per
+# object, and rows per response.
+for _name in ("NESTED_LIST_LIMIT", "MAX_RESPONSE_ROWS"):
+    if os.environ.get(f"DJFAPI_{_name}"):
+        DJFAPI[_name] = int(os.environ[f"DJFAPI_{_name}"])
 # The change feed (djfapi.live): DJFAPI_LIVE_REDIS_URL makes Redis pub/sub carry the
 # wake-ups between processes (else PostgreSQL NOTIFY, or in-process on SQLite);
 # DJFAPI_LIVE_POLL_INTERVAL / DJFAPI_LIVE_HEARTBEAT / DJFAPI_LIVE_CHANNEL tune it.

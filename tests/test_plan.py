@@ -153,7 +153,8 @@ def seed_shelf(code: str, books: int, *, chapters: int = 4) -> Shelf:
 
 def test_demo_company_plan_prefetches_departments_and_costcenters() -> None:
     assert str(companies.query_plan) == (
-        "prefetch: departments (CompanyDepartment, order_by pk)\nprefetch: costcenters (CompanyCostcenter, order_by pk)"
+        "prefetch: departments (CompanyDepartment, order_by pk, first 100)\n"
+        "prefetch: costcenters (CompanyCostcenter, order_by pk, first 100)"
     )
     assert companies.query_plan.query_count == 3
 
@@ -161,7 +162,7 @@ def test_demo_company_plan_prefetches_departments_and_costcenters() -> None:
 def test_demo_department_plan_prefetches_teams() -> None:
     departments = companies.children[0]
 
-    assert str(departments.query_plan) == "prefetch: teams (CompanyDepartmentTeam, order_by pk)"
+    assert str(departments.query_plan) == "prefetch: teams (CompanyDepartmentTeam, order_by pk, first 100)"
     assert departments.query_plan.query_count == 2
 
 
@@ -232,8 +233,8 @@ def test_query_plan_callable_receives_the_derived_plan_and_adjusts_it() -> None:
 
     tree = DjangoRouterSchema(name="books", model=Book, get=BookWithChapters, query_plan=adjust)
 
-    assert str(tree.query_plan) == "select_related: shelf\nprefetch: chapters (Chapter, order_by number, pk)"
-    assert received == [derive_plan(mapping_for(BookWithChapters, Book))]
+    assert str(tree.query_plan) == "select_related: shelf\nprefetch: chapters (Chapter, order_by number, pk, first 100)"
+    assert received == [derive_plan(mapping_for(BookWithChapters, Book), tree.nested_limit)]
 
 
 def book_list_queries(django_assert_num_queries, tree: DjangoRouterSchema, expected: int, count: int) -> None:  # type: ignore[no-untyped-def]

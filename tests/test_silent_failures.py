@@ -416,7 +416,8 @@ class ClientKeyNotOnTheKey(BaseModel):
     [
         (
             {"get": ReadOnlyWithWriteOptions},
-            "ReadOnlyWithWriteOptions.name has write scopes, is_critical or client_key, but the schema is only ever read",
+            "ReadOnlyWithWriteOptions.name has write scopes, is_critical or client_key, but the schema is only "
+            "ever read",
         ),
         (
             {"create": WriteOnlyWithReadScopes},

@@ -79,12 +79,28 @@ class Conflict(APIError):
 
 
 class ServiceUnavailable(APIError):
-    """503: a dependency (usually the database) is not answering."""
+    """503: a dependency (usually the database) is not answering.
+
+    Raised for connection-level database failures only; a value the database refuses
+    is a 422 (see ``djfapi.errors.handlers``).
+    """
 
     status_code = 503
     error_type = "service_unavailable"
     default_code = "database_unavailable"
     default_message = "The service is temporarily unavailable."
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """503 ``database_busy``: the database answers, but stayed locked by other work longer
+    than its timeout allows (SQLite's "database is locked", PostgreSQL's lock, statement
+    and deadlock timeouts). Worth retrying; sent with ``Retry-After``."""
+
+    default_code = "database_busy"
+    default_message = "The database is busy (locked by other work for longer than its timeout); try again."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, detail: Any = None) -> None:
+        super().__init__(message, code=code, detail=detail, headers={"Retry-After": "1"})
 
 
 class ValidationFailed(RequestValidationError):

@@ -5,17 +5,25 @@ Starlette's HTTP errors (router-level 404/405 included), FastAPI's validation er
 (re-encoded so that input holding NaN or lone surrogates cannot crash the response),
 the Django exceptions a view can raise, and a last-resort handler that hides the
 traceback.
+
+Database errors are answered by their cause (``classify_database_error``), read from the
+driver's error Django wraps (``error.__cause__``): only a database that cannot be reached
+is a 503 ``database_unavailable``; one locked by other work past its timeout a 503
+``database_busy``; a value it refuses (too long, out of range, too complex) a 422; any
+other database error a 500, since it is a bug (a missing table, wrong SQL).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from django.core import exceptions as django_exceptions
-from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, Error, IntegrityError, InterfaceError, OperationalError
 from django.db.models import PROTECT, RESTRICT, ProtectedError, RestrictedError
 from fastapi import FastAPI, Request
 from fastapi import exception_handlers as fastapi_handlers
@@ -23,7 +31,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from djfapi.errors.exceptions import APIError, Conflict, NotFound, PermissionDenied, ServiceUnavailable
+from djfapi.errors.exceptions import (
+    APIError,
+    Conflict,
+    DatabaseBusy,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 from djfapi.errors.integrity import constraint_name
 from djfapi.ops import sentry
 
@@ -161,16 +176,100 @@ def _django_validation_error(_: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": json_safe(errors)}, status_code=422)
 
 
-def _data_error(_: Request, exc: Exception) -> Response:
-    # The value passed validation but not the database (out of its range, say).
-    # Never echo the database's message: it may quote SQL.
-    errors = [{"type": "value_error", "loc": ["body"], "msg": "A value is out of the range the database accepts."}]
-    return JSONResponse({"detail": errors}, status_code=422)
+class DatabaseFailure(enum.Enum):
+    """What a database error says about the request, and so how it is answered."""
+
+    UNAVAILABLE = "unavailable"  # 503 database_unavailable: the database cannot be reached
+    BUSY = "busy"  # 503 database_busy: locked by other work past its timeout; retrying helps
+    VALUE = "value"  # 422: a value the database refuses (too long, out of range, too complex)
+    OTHER = "other"  # 500: a bug (missing table, wrong SQL); logged with its traceback
 
 
-def _database_unavailable(_: Request, exc: Exception) -> Response:
-    logger.warning("database unavailable: %s", type(exc).__name__)
-    return error_response(ServiceUnavailable.status_code, ServiceUnavailable().body(), cause=exc)
+# PostgreSQL SQLSTATEs (psycopg's ``sqlstate``, psycopg2's ``pgcode``), by class (first two
+# characters) or in full. Connection exceptions, insufficient resources (too many
+# connections, disk full) and system errors (I/O) mean the database cannot serve;
+# shutdowns and "cannot connect now" too.
+_PG_UNAVAILABLE_CLASSES = frozenset({"08", "53", "58"})
+_PG_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03"})
+# lock_not_available (lock_timeout), query_canceled (statement_timeout), serialization
+# failure, deadlock: the database works, other work held it up.
+_PG_BUSY = frozenset({"55P03", "57014", "40001", "40P01"})
+# Data exceptions (numeric value out of range, invalid input syntax, ...) and program
+# limits exceeded (statement too complex, ...).
+_PG_VALUE_CLASSES = frozenset({"22", "54"})
+
+# SQLite's error messages (it has no SQLSTATE), lower case.
+_SQLITE_UNAVAILABLE = ("unable to open database", "disk i/o error", "database or disk is full", "readonly database")
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database schema is locked")
+_SQLITE_VALUE = (
+    "like or glob pattern too complex",
+    "string or blob too big",
+    "parser stack overflow",
+    "expression tree is too large",
+    "too many sql variables",
+    "too many terms in compound select",
+    "too many arguments on function",
+)
+
+
+def classify_database_error(exc: Error) -> DatabaseFailure:
+    """How to answer ``exc``, from the driver's error that Django wraps (``exc.__cause__``).
+
+    An ``OperationalError`` without a driver error to go by (psycopg's connection errors
+    carry no SQLSTATE: refused, reset, server closed the connection, pool timeout; other
+    drivers; raised by hand) counts as unavailable, as every one did before.
+    """
+    if isinstance(exc, InterfaceError):  # "connection already closed"
+        return DatabaseFailure.UNAVAILABLE
+    if isinstance(exc, DataError):
+        return DatabaseFailure.VALUE
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        if sqlstate[:2] in _PG_UNAVAILABLE_CLASSES or sqlstate in _PG_UNAVAILABLE:
+            return DatabaseFailure.UNAVAILABLE
+        if sqlstate in _PG_BUSY:
+            return DatabaseFailure.BUSY
+        if sqlstate[:2] in _PG_VALUE_CLASSES:
+            return DatabaseFailure.VALUE
+        return DatabaseFailure.OTHER
+    if isinstance(cause, sqlite3.Error):
+        message = str(cause).lower()
+        for failure, fragments in (
+            (DatabaseFailure.UNAVAILABLE, _SQLITE_UNAVAILABLE),
+            (DatabaseFailure.BUSY, _SQLITE_BUSY),
+            (DatabaseFailure.VALUE, _SQLITE_VALUE),
+        ):
+            if any(fragment in message for fragment in fragments):
+                return failure
+        return DatabaseFailure.OTHER
+    return DatabaseFailure.UNAVAILABLE if isinstance(exc, OperationalError) else DatabaseFailure.OTHER
+
+
+#: Where a refused value came from: requests without a body only have the query string
+#: (path ids are typed and checked before any query).
+_VALUE_MESSAGES = {
+    "query": "A value of the query string is beyond what the database can process (too long, too large or too "
+    "complex).",
+    "body": "A value is out of the range the database accepts.",
+}
+
+
+def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Error)
+    failure = classify_database_error(exc)
+    driver_error = type(exc.__cause__ or exc).__name__
+    if failure is DatabaseFailure.OTHER:
+        return _unhandled(request, exc)
+    if failure is DatabaseFailure.VALUE:
+        # The checks before SQL missed this value. Never echo the database's message: it may quote SQL.
+        where = "query" if request.method in ("GET", "HEAD") else "body"
+        logger.warning("database refused a value of the %s: %s", where, driver_error)
+        errors = [{"type": "value_error", "loc": [where], "msg": _VALUE_MESSAGES[where]}]
+        return JSONResponse({"detail": errors}, status_code=422)
+    logger.warning("database %s: %s", failure.value, driver_error)
+    error = ServiceUnavailable() if failure is DatabaseFailure.UNAVAILABLE else DatabaseBusy()
+    return error_response(error.status_code, error.body(), error.headers, cause=exc)
 
 
 def _unhandled(_: Request, exc: Exception) -> Response:
@@ -188,10 +287,8 @@ _HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], Response]]
     (django_exceptions.ObjectDoesNotExist, _does_not_exist),
     (django_exceptions.PermissionDenied, _django_permission_denied),
     (django_exceptions.ValidationError, _django_validation_error),
-    (DataError, _data_error),
-    (OperationalError, _database_unavailable),
-    (InterfaceError, _database_unavailable),
-    (DatabaseError, _unhandled),
+    (DatabaseError, _database_error),
+    (InterfaceError, _database_error),  # no DatabaseError: "connection already closed"
     (Exception, _unhandled),
 ]
 
@@ -244,5 +341,8 @@ def app_handles(app: Any, exc: Exception) -> bool:
 
 def render_error(request: Request, exc: Exception) -> Response:
     """The response ``install_error_handlers`` would give for ``exc``."""
-    handler = next(handler for exception, handler in _HANDLERS if isinstance(exc, exception))
+    # The nearest class in the exception's MRO, as Starlette looks handlers up (a
+    # ProtectedError is an IntegrityError, but has a handler of its own).
+    by_class = dict(_HANDLERS)
+    handler = next(by_class[cls] for cls in type(exc).__mro__ if cls in by_class)
     return handler(request, exc)

@@ -106,3 +106,34 @@ def complete_item(item: pydantic.BaseModel, loc: Loc) -> pydantic.BaseModel:
         raise RequestValidationError(
             [{**e, "loc": (*loc, *e["loc"])} for e in error.errors(include_url=False)]
         ) from None
+
+
+def body_rows(value: Any) -> int:
+    """The rows a validated body writes: each object in it, nested ones at any depth."""
+    if isinstance(value, pydantic.BaseModel):
+        return 1 + sum(body_rows(getattr(value, name)) for name in type(value).model_fields)
+    if isinstance(value, list | tuple):
+        return sum(body_rows(item) for item in value if isinstance(item, pydantic.BaseModel | list | tuple))
+    return 0
+
+
+def check_body_rows(body: Any, limit: int) -> None:
+    """Refuse (422) a body that would write more than ``limit`` rows in one transaction.
+
+    Each nested list is bounded on its own (``MAX_NESTED_ITEMS``), but lists inside
+    lists inside a bulk create multiply: one request could hold a million rows and keep
+    the transaction — and the SQLite writer's turn — for minutes.
+    """
+    rows = body_rows(body)
+    if rows > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_many_rows",
+                    "loc": ("body",),
+                    "msg": f"One write may hold at most {limit} rows, nested ones included; this one holds {rows}. "
+                    f"Send them in several requests.",
+                    "input": None,
+                }
+            ]
+        )

@@ -31,6 +31,7 @@ class FieldOptions:
     is_critical: bool = False
     is_sync_matching_field: bool = False
     client_key: bool = False
+    max_items: int | None = None
     json_schema_extra: dict[str, Any] | Callable[[dict[str, Any]], None] | None = None
 
     @cached_property
@@ -55,6 +56,8 @@ class FieldOptions:
             schema["x-write-scopes"] = sorted(self.write_scopes)
         if self.is_critical:
             schema["x-critical"] = True
+        if self.max_items is not None:
+            schema["maxItems"] = self.max_items
 
 
 DEFAULT_OPTIONS = FieldOptions()
@@ -69,6 +72,7 @@ def Field(
     is_critical: bool = False,
     is_sync_matching_field: bool = False,
     client_key: bool = False,
+    max_items: int | None = None,
     json_schema_extra: dict[str, Any] | Callable[[dict[str, Any]], None] | None = None,
     **kwargs: Any,
 ) -> Any:
@@ -90,6 +94,9 @@ def Field(
       default, an auto id). Without it such a key is the server's, and sending one on
       create is a 422. Keys the model cannot generate (a natural key without default)
       are the client's anyway.
+    * ``max_items``: on a nested list of a read schema, the most items it shows per
+      object (the first ones in the model's order; the child route lists the rest).
+      Without it the router schema's ``nested_limit`` applies.
     """
     scope_tuple = tuple(scopes or ())
     for scope in scope_tuple:
@@ -101,6 +108,7 @@ def Field(
         is_critical=is_critical,
         is_sync_matching_field=is_sync_matching_field,
         client_key=client_key,
+        max_items=max_items,
         json_schema_extra=json_schema_extra,
     )
     return pydantic.Field(default, json_schema_extra=options, **kwargs)

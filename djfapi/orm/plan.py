@@ -17,21 +17,50 @@ from typing import Any
 from django.db import models
 from django.db.models import Prefetch, QuerySet
 
-from djfapi.orm.mapping import FieldKind, SchemaMapping
+from djfapi.orm.mapping import FieldKind, FieldMapping, SchemaMapping
 
 
 @dataclass(frozen=True)
 class NestedPrefetch:
-    """Prefetch ``lookup`` (rows of ``model``) ordered by ``ordering``, reading them with ``plan``."""
+    """Prefetch ``lookup`` (rows of ``model``) ordered by ``ordering``, reading them with ``plan``.
+
+    ``limit`` caps the rows per parent (the first ones in ``ordering``; Django slices a
+    prefetch per parent with a window function), so one parent with 10,000 children
+    costs what one with ``limit`` does.
+    """
 
     lookup: str
     model: type[models.Model]
     ordering: tuple[str, ...]
     plan: QueryPlan
+    limit: int | None = None
 
     def prefetch(self) -> Prefetch:
-        queryset = self.model._default_manager.order_by(*self.ordering)
-        return Prefetch(self.lookup, queryset=self.plan.apply(queryset))
+        queryset = self.plan.apply(self.model._default_manager.order_by(*self.ordering))
+        return (
+            CappedPrefetch(self.lookup, queryset, self.limit)
+            if self.limit is not None
+            else Prefetch(self.lookup, queryset=queryset)
+        )
+
+
+class CappedPrefetch(Prefetch):
+    """A prefetch that reads at most ``limit`` rows per parent.
+
+    Django slices a prefetch per parent (a window function over the fetched parents),
+    but also filters the same queryset to build each parent's related manager, which a
+    sliced queryset refuses. So the rows are fetched through the sliced queryset, and
+    the managers are built from the unsliced one.
+    """
+
+    def __init__(self, lookup: str, queryset: QuerySet[Any], limit: int) -> None:
+        super().__init__(lookup, queryset=queryset)
+        self.capped = queryset[:limit]
+
+    def get_current_querysets(self, level: int) -> list[QuerySet[Any]] | None:
+        if self.get_current_prefetch_to(level) == self.prefetch_to:
+            return [self.capped]
+        return None
 
 
 @dataclass(frozen=True)
@@ -75,8 +104,10 @@ class QueryPlan:
             lookup = item.prefetch_through if isinstance(item, Prefetch) else item
             lines.append(f"{indent}prefetch_related: {lookup}")
         for nested in self.nested:
+            cap = f", first {nested.limit}" if nested.limit is not None else ""
             lines.append(
-                f"{indent}prefetch: {nested.lookup} ({nested.model.__name__}, order_by {', '.join(nested.ordering)})"
+                f"{indent}prefetch: {nested.lookup} ({nested.model.__name__}, order_by {', '.join(nested.ordering)}"
+                f"{cap})"
             )
             lines.extend(nested.plan.describe(indent + "  "))
         return lines
@@ -96,15 +127,25 @@ def default_ordering(model: type[models.Model]) -> tuple[str, ...]:
     return ordering if pk_terms & set(ordering) else (*ordering, "pk")
 
 
-def derive_plan(mapping: SchemaMapping) -> QueryPlan:
-    """The plan that lets ``mapping`` read rows of its model without further queries."""
+def nested_limit(f: FieldMapping, default: int | None) -> int | None:
+    """The cap of the nested list ``f``: its ``Field(max_items=...)``, else ``default``."""
+    return f.options.max_items if f.options.max_items is not None else default
+
+
+def derive_plan(mapping: SchemaMapping, limit: int | None = None) -> QueryPlan:
+    """The plan that lets ``mapping`` read rows of its model without further queries.
+
+    ``limit`` caps every nested list that does not set its own ``max_items``.
+    """
     select: list[str] = []
     nested: list[NestedPrefetch] = []
-    _collect(mapping, "", select, nested)
+    _collect(mapping, "", select, nested, limit)
     return QueryPlan(select_related=_unique(select), nested=tuple(nested))
 
 
-def _collect(mapping: SchemaMapping, prefix: str, select: list[str], nested: list[NestedPrefetch]) -> None:
+def _collect(
+    mapping: SchemaMapping, prefix: str, select: list[str], nested: list[NestedPrefetch], limit: int | None
+) -> None:
     for f in mapping.fields:
         if f.method is not None or not f.path:
             continue
@@ -116,7 +157,11 @@ def _collect(mapping: SchemaMapping, prefix: str, select: list[str], nested: lis
         lookup = prefix + "__".join(f.path)
         if f.kind is FieldKind.OBJECT:
             select.append(lookup)
-            _collect(f.nested, lookup + "__", select, nested)
+            _collect(f.nested, lookup + "__", select, nested, limit)
         else:
             related = f.nested.model
-            nested.append(NestedPrefetch(lookup, related, default_ordering(related), derive_plan(f.nested)))
+            nested.append(
+                NestedPrefetch(
+                    lookup, related, default_ordering(related), derive_plan(f.nested, limit), nested_limit(f, limit)
+                )
+            )

@@ -2,13 +2,14 @@
 
 A tree of nodes becomes a FastAPI router (``root.router``) with list, create, get,
 patch, put and delete routes per node, children nested under their parent's item
-path. All options are keyword arguments; see the README for each of them.
+path. All options are keyword arguments; ``docs/options.md`` describes each of them.
 """
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
@@ -18,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 from fastapi import APIRouter
 
+from djfapi.conf import setting
 from djfapi.orm.bodies import body_schema
 from djfapi.orm.mapping import SchemaDefinitionError, SchemaMapping, mapping_for
 from djfapi.orm.plan import QueryPlan, derive_plan
@@ -37,6 +39,7 @@ from djfapi.schemas.access import Access
 __all__ = ["EXTENSION_POINTS", "DjangoRouterSchema", "PaginationOptions", "SecurityScopes"]
 
 ObjectsFilter = Callable[[Access | None], Q]
+DEFAULT_NESTED_LIST_LIMIT = 100
 PlanOption = QueryPlan | Callable[[QueryPlan], QueryPlan] | None
 
 #: The methods a subclass may override; djfapi calls them wherever the node applies them.
@@ -53,6 +56,14 @@ _UPSTREAM_OVERRIDES = {
     "object_delete": "register @node.hook('before_delete') or @node.hook('after_delete') instead "
     "(delete_status=... for soft deletes)",
 }
+
+
+_declared: weakref.WeakSet[DjangoRouterSchema] = weakref.WeakSet()
+
+
+def declared_roots() -> list[DjangoRouterSchema]:
+    """The roots of every router tree declared in this process (for ``manage.py check``)."""
+    return [node for node in list(_declared) if node.parent is None]
 
 
 class DjangoRouterSchema:
@@ -104,6 +115,7 @@ class DjangoRouterSchema:
         parent_field: str | None = None,
         owner_field: str | None = None,
         query_plan: PlanOption = None,
+        nested_limit: int | None = None,
         tags: Sequence[str] | None = None,
         subscribe: bool = False,
     ) -> None:
@@ -142,6 +154,13 @@ class DjangoRouterSchema:
         self._parent_field_name = plain(parent_field)
         self.owner_field = plain(owner_field)
         self._query_plan_option = query_plan
+        if nested_limit is not None and (
+            isinstance(nested_limit, bool) or not isinstance(nested_limit, int) or nested_limit < 1
+        ):
+            raise SchemaDefinitionError(
+                f"router schema {name!r}: nested_limit must be a whole number >= 1, got {nested_limit!r}"
+            )
+        self._nested_limit = nested_limit
         self._tags = names("tags", tags) or None
         self.subscribe = subscribe
         self.parent: DjangoRouterSchema | None = None
@@ -160,6 +179,7 @@ class DjangoRouterSchema:
                 raise SchemaDefinitionError(f"router schema {name!r} has two children named {child.name!r}")
             seen.add(child.name)
             child.parent = self
+        _declared.add(self)
         if subscribe:
             from djfapi.live.registry import watch
 
@@ -195,11 +215,25 @@ class DjangoRouterSchema:
 
         ``objects_filter=`` replaces it per node; a subclass may override it. The default
         is the tenant (``tenant_id`` from the token) when the model has one, and, with an
-        ``own`` scope on a node with an ``owner_field``, the caller's own rows.
+        ``own`` scope that this node declares (not one it inherits) on a node with an
+        ``owner_field``, the caller's own rows.
         """
         if self._objects_filter is not None:
             return self._objects_filter(access)
-        return queries.default_objects_filter(self.model, access, self.owner_column)
+        owner = self.owner_column if self._declares(access) else None
+        return queries.default_objects_filter(self.model, access, owner)
+
+    def _declares(self, access: Access | None) -> bool:
+        """Whether the caller's matched scope is one this node declares (not one it inherits).
+
+        ``own`` narrows the resource its scope names: ``shop.reviews.update.own`` means
+        "reviews I wrote", not "in shops I own"; a review read with the shop's inherited
+        ``shop.shops.read.own`` is any review of a shop I own.
+        """
+        if access is None or access.scope is None:
+            return False
+        matched = str(access.scope)
+        return any(matched in scopes for scopes in vars(self.security_scopes).values() if scopes)
 
     @property
     def has_custom_filter(self) -> bool:
@@ -344,11 +378,22 @@ class DjangoRouterSchema:
         """
         return {node.model: node.owner_column for node in self.root.walk() if node.owner_column is not None}
 
+    @cached_property
+    def nested_limit(self) -> int:
+        """The most items a nested list of this node's read schemas shows per object.
+
+        ``nested_limit=``, else ``DJFAPI["NESTED_LIST_LIMIT"]`` (default 100); a
+        ``Field(max_items=...)`` on the list overrides it. The child route lists the rest.
+        """
+        if self._nested_limit is not None:
+            return self._nested_limit
+        return int(setting("NESTED_LIST_LIMIT", DEFAULT_NESTED_LIST_LIMIT))
+
     def _plan(self, mapping: SchemaMapping) -> QueryPlan:
         option = self._query_plan_option
         if isinstance(option, QueryPlan):
             return option
-        derived = derive_plan(mapping)
+        derived = derive_plan(mapping, self.nested_limit)
         return option(derived) if option is not None else derived
 
     @cached_property
@@ -372,12 +417,12 @@ class DjangoRouterSchema:
 
         Not with a hand-made ``query_plan``: it may prefetch differently on purpose.
         """
-        return values_reader(self.list_mapping) if self._query_plan_option is None else None
+        return values_reader(self.list_mapping, self.nested_limit) if self._query_plan_option is None else None
 
     @cached_property
     def get_reader(self) -> ValuesReader | None:
         """Like ``list_reader``, for single objects."""
-        return values_reader(self.get_mapping) if self._query_plan_option is None else None
+        return values_reader(self.get_mapping, self.nested_limit) if self._query_plan_option is None else None
 
     # -- lists: filters, ordering, pagination, aggregates ------------------------------
 

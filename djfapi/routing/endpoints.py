@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connections, models
 from django.db.models import QuerySet
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from djfapi.conf import setting
 from djfapi.ops.context import record_access
 from djfapi.orm import writing
 from djfapi.orm.plan import QueryPlan
+from djfapi.orm.reading import read
+from djfapi.orm.rows import RowBudget, TooManyRows, count_rows
 from djfapi.orm.visibility import require_readable
 from djfapi.routing import queries
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from djfapi.routing.django import DjangoRouterSchema
 
 Handler = Callable[..., Any]
+DEFAULT_MAX_RESPONSE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -170,24 +175,63 @@ def list_rows(
     counts = [field.count for field, _ in terms if field.count is not None]
     rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts)
     count = rows.count() if total else None
-    if node.cursor is None:
-        page = rows.order_by(*Ordering.order_by(terms))[offset : offset + limit]
-        read = node.list_reader.read(page) if node.list_reader is not None else node.list_plan.apply(page)
-        return render_list(node.list_mapping, read, ctx.access, total=count, headers=node.read_headers)
-    ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
-    check_cursor_terms(terms)
-    if cursor:
-        ordered = ordered.filter(node.cursor.decode(cursor, terms))
-    window = list(ordered[: limit + 1])
-    next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
+    budget = RowBudget(max_response_rows())
+    try:
+        if node.cursor is None:
+            page = rows.order_by(*Ordering.order_by(terms))[offset : offset + limit]
+            items = _read_page(node, page, budget)
+            return render_list(node.list_mapping, items, ctx.access, total=count, headers=node.read_headers)
+        ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
+        check_cursor_terms(terms)
+        if cursor:
+            ordered = ordered.filter(node.cursor.decode(cursor, terms))
+        window = list(ordered[: limit + 1])
+        next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
+        items = [read(node.list_mapping, row) for row in window[:limit]]
+        budget.take(count_rows(items))
+    except TooManyRows as exceeded:
+        raise too_many_rows(node, exceeded, ("query", "limit"), limit) from None
     return render_list(
         node.list_mapping,
-        window[:limit],
+        items,
         ctx.access,
         total=count,
         cursor=True,
         next_cursor=next_cursor,
         headers=node.read_headers,
+    )
+
+
+def _read_page(node: DjangoRouterSchema, page: QuerySet[Any], budget: RowBudget) -> list[dict[str, Any]]:
+    """A page's rows as data, nested lists included, within ``budget``."""
+    if node.list_reader is not None:
+        return node.list_reader.read(page, budget)
+    items = [read(node.list_mapping, row) for row in node.list_plan.apply(page)]
+    budget.take(count_rows(items))
+    return items
+
+
+def max_response_rows() -> int:
+    """``DJFAPI["MAX_RESPONSE_ROWS"]``: the most rows, nested ones included, one read answers with."""
+    return int(setting("MAX_RESPONSE_ROWS", DEFAULT_MAX_RESPONSE_ROWS))
+
+
+def too_many_rows(
+    node: DjangoRouterSchema, exceeded: TooManyRows, loc: tuple[str, ...], limit: int | None = None
+) -> RequestValidationError:
+    """The 422 for a read over the row budget, with the ways to stay under it."""
+    children = ", ".join(f"GET {child.collection_path}" for child in node.children) or "their child routes"
+    ask = "Ask for fewer items (a smaller limit), or read" if limit is not None else "Read"
+    return RequestValidationError(
+        [
+            {
+                "type": "too_many_rows",
+                "loc": loc,
+                "msg": f"The answer would hold more than {exceeded.budget} rows, its nested lists included (each "
+                f"shows up to {node.nested_limit} items). {ask} the nested lists from their own routes ({children}).",
+                "input": limit,
+            }
+        ]
     )
 
 
@@ -210,13 +254,20 @@ def aggregate_rows(
 
 def get_row(ctx: RequestContext, *, if_none_match: str | None = None) -> Response:
     node = ctx.node
-    if node.get_reader is not None:
-        found = node.get_reader.read(queries.rows_in_chain(node, ctx.access, ctx.ids).filter(pk=ctx.object_id))
-        if not found:
-            queries.raise_missing(node, ctx.access, ctx.ids)
-        data: models.Model | dict[str, Any] = found[0]
-    else:
-        data = find_object(ctx, node.get_plan)
+    budget = RowBudget(max_response_rows())
+    try:
+        if node.get_reader is not None:
+            found = node.get_reader.read(
+                queries.rows_in_chain(node, ctx.access, ctx.ids).filter(pk=ctx.object_id), budget
+            )
+            if not found:
+                queries.raise_missing(node, ctx.access, ctx.ids)
+            data = found[0]
+        else:
+            data = read(node.get_mapping, find_object(ctx, node.get_plan))
+            budget.take(count_rows([data]))
+    except TooManyRows as exceeded:
+        raise too_many_rows(node, exceeded, ("path", node.id_name)) from None
     response = render_object(node.get_mapping, data, ctx.access, headers=node.read_headers)
     if if_none_match is not None and is_not_modified(if_none_match, response.headers["etag"]):
         return Response(status_code=304, headers={"ETag": response.headers["etag"], **(node.read_headers or {})})

@@ -16,6 +16,18 @@ The query language (SPEC §5):
   ``field__isnull`` for nullable fields, ``<relation>__count__gte`` / ``__lte`` for
   reverse relations;
 * ``!`` in front of any parameter negates it (``?!status=inactive``).
+
+Every value is checked before any SQL, so that the database never sees a value it would
+refuse (SPEC §10, error classes): integers lie in the column's range, floats are finite,
+decimals lie below the column's ``10**(max_digits - decimal_places)``, and every value
+is at most ``DJFAPI["MAX_FILTER_LENGTH"]`` characters long (an exact text match also at
+most the column's ``max_length``).
+
+The query string itself has a budget, checked before anything else of a request is done
+(``check_query_string``, called by ``DjfapiRoute``): ``DJFAPI["MAX_QUERY_LENGTH"]``
+bytes and ``DJFAPI["MAX_QUERY_PARAMETERS"]`` parameters. "Did you mean" suggestions,
+which cost difflib work per unknown name and known filter, are made for the first
+``MAX_SUGGESTIONS`` unknown names only.
 """
 
 from __future__ import annotations
@@ -40,11 +52,57 @@ from django.utils import timezone
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, TypeAdapter
 
-from djfapi.conf import TENANT_FIELD
+from djfapi.conf import TENANT_FIELD, setting
 from djfapi.orm.mapping import FieldKind, SchemaDefinitionError, SchemaMapping
 
 NEGATION = "!"
 COUNT_SUFFIX = "__count"
+
+DEFAULT_MAX_FILTER_LENGTH = 1000
+DEFAULT_MAX_QUERY_PARAMETERS = 100
+DEFAULT_MAX_QUERY_LENGTH = 8 * 1024
+#: Unknown parameters that get a "did you mean" suggestion; the others are named without one.
+MAX_SUGGESTIONS = 3
+
+
+def max_filter_length() -> int:
+    """``DJFAPI["MAX_FILTER_LENGTH"]``: the most characters of one filter value (default 1000)."""
+    return int(setting("MAX_FILTER_LENGTH", DEFAULT_MAX_FILTER_LENGTH))
+
+
+def check_query_string(query_string: bytes) -> None:
+    """422 at ``["query"]`` when the raw query string is over its budget.
+
+    ``DJFAPI["MAX_QUERY_LENGTH"]`` bytes as sent (percent-encoded; default 8 KiB) and
+    ``DJFAPI["MAX_QUERY_PARAMETERS"]`` parameters (default 100). Meant to run before
+    anything else of a request: FastAPI parsing a 120 KB query string alone takes 8 ms
+    of the event loop. The length is checked first, so counting scans at most that many bytes.
+    """
+    longest = int(setting("MAX_QUERY_LENGTH", DEFAULT_MAX_QUERY_LENGTH))
+    if len(query_string) > longest:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_too_long",
+                    "loc": ("query",),
+                    "msg": f"Query string should have at most {longest} bytes, not {len(query_string)}",
+                    "ctx": {"max_length": longest},
+                }
+            ]
+        )
+    most = int(setting("MAX_QUERY_PARAMETERS", DEFAULT_MAX_QUERY_PARAMETERS))
+    count = sum(1 for part in query_string.split(b"&") if part)
+    if count > most:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("query",),
+                    "msg": f"Query string should have at most {most} parameters, not {count}",
+                    "ctx": {"field_type": "Query string", "max_length": most, "actual_length": count},
+                }
+            ]
+        )
 
 
 def _no_nul(value: str) -> str:
@@ -61,6 +119,34 @@ def _aware(value: datetime.datetime) -> datetime.datetime:
         return aware.astimezone(datetime.UTC)
     except (OverflowError, ValueError):
         raise ValueError("datetime is out of range") from None
+
+
+@dataclass(frozen=True)
+class _DecimalRange:
+    """A decimal filter value must fit the column: PostgreSQL refuses a ``numeric`` beyond
+    its own limits (``1e999999``: "value overflows numeric format") rather than compare it.
+    Digits finer than the column stay allowed: they are compared exactly."""
+
+    label: str
+    whole_digits: int | None  # digits before the decimal point; None: the column does not say
+
+    def __call__(self, value: Decimal) -> Decimal:
+        if self.whole_digits is not None and value.copy_abs() >= Decimal(f"1e{self.whole_digits}"):
+            raise ValueError(
+                f"out of range: {self.label} holds numbers with at most {self.whole_digits} digits before the "
+                f"decimal point"
+            )
+        exponent = value.as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) else 0
+        if places > max_filter_length():
+            raise ValueError(f"too precise: at most {max_filter_length()} digits after the decimal point")
+        return value
+
+
+def _decimal_range(model_field: models.DecimalField) -> _DecimalRange:
+    digits, places = model_field.max_digits, model_field.decimal_places
+    whole = digits - (places or 0) if digits is not None else None
+    return _DecimalRange(str(model_field.verbose_name), whole)
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
@@ -88,7 +174,7 @@ def python_type(model_field: models.Field) -> Any:
     if isinstance(model_field, models.BooleanField):
         return bool
     if isinstance(model_field, models.DecimalField):
-        return Annotated[Decimal, pydantic.Field(allow_inf_nan=False)]
+        return Annotated[Decimal, pydantic.Field(allow_inf_nan=False), AfterValidator(_decimal_range(model_field))]
     if isinstance(model_field, models.FloatField):
         return Annotated[float, pydantic.Field(allow_inf_nan=False)]
     if isinstance(model_field, models.UUIDField):
@@ -139,6 +225,12 @@ class FilterSpec:
     through_many: bool = False  # the path crosses a to-many relation: filter with a subquery
     annotation: str | None = None  # an annotation (relation count) the lookup needs
     description: str = ""
+    max_length: int | None = None  # the column's, for exact text matches: a longer value can never match
+
+    def longest_value(self) -> int:
+        """The most characters a value of this parameter may have."""
+        limit = max_filter_length()
+        return min(limit, self.max_length) if self.max_length else limit
 
     @cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -200,11 +292,13 @@ class FilterTable:
         """Parse ``(name, value)`` pairs; 422 for unknown names and malformed values."""
         grouped: dict[str, list[str]] = {}
         errors: list[dict[str, Any]] = []
+        unknown = 0
         for name, value in items:
             if name in declared:
                 continue
             if name.removeprefix(NEGATION) not in self.specs:
-                errors.append(self._unknown(name, value, declared))
+                errors.append(self._unknown(name, value, declared, suggest=unknown < MAX_SUGGESTIONS))
+                unknown += 1
                 continue
             grouped.setdefault(name, []).append(value)
 
@@ -223,7 +317,11 @@ class FilterTable:
                 )
                 continue
             values = []
+            longest = spec.longest_value()
             for raw in raw_values:
+                if len(raw) > longest:
+                    errors.append(_too_long(name, raw, longest))
+                    continue
                 try:
                     values.append(spec.adapter.validate_python(raw))
                 except pydantic.ValidationError as error:
@@ -251,9 +349,10 @@ class FilterTable:
             return Q(pk__in=matching)
         return Q(**{lookup: value})
 
-    def _unknown(self, name: str, value: str, declared: frozenset[str]) -> dict[str, Any]:
-        known = [*self.specs, *declared]
-        close = difflib.get_close_matches(name.removeprefix(NEGATION), known, n=1)
+    def _unknown(self, name: str, value: str, declared: frozenset[str], *, suggest: bool) -> dict[str, Any]:
+        # difflib compares the name with every known one: cheap for a few names, seconds
+        # for thousands, hence only for the first MAX_SUGGESTIONS unknown names.
+        close = difflib.get_close_matches(name.removeprefix(NEGATION), [*self.specs, *declared], n=1) if suggest else []
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return {
             "type": "extra_forbidden",
@@ -264,6 +363,16 @@ class FilterTable:
 
     def openapi_parameters(self) -> list[dict[str, Any]]:
         return [spec.openapi() for spec in self.specs.values()]
+
+
+def _too_long(name: str, raw: str, longest: int) -> dict[str, Any]:
+    return {
+        "type": "string_too_long",
+        "loc": ("query", name),
+        "msg": f"String should have at most {longest} characters",
+        "input": raw,
+        "ctx": {"max_length": longest},
+    }
 
 
 def annotate_counts(queryset: models.QuerySet[Any], counts: Iterable[CountAnnotation]) -> models.QuerySet[Any]:
@@ -287,6 +396,7 @@ def field_filters(
     value_type = python_type(model_field)
     spec = functools.partial(FilterSpec, read_scopes=read_scopes, through_many=through_many)
     many = is_multi_valued(model_field)
+    column = model_field.target_field if isinstance(model_field, models.ForeignKey) else model_field
     specs = [
         spec(
             name,
@@ -294,6 +404,7 @@ def field_filters(
             value_type,
             many=many,
             description=f"{label}: equal to" + (" (repeat for any of several values)" if many else ""),
+            max_length=column.max_length if is_text(column) else None,
         )
     ]
     if is_text(model_field):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from djfapi.orm.mapping import FieldKind, SchemaMapping
+from djfapi.orm.plan import nested_limit
 from djfapi.schemas.errors import Error
 
 if TYPE_CHECKING:
@@ -52,6 +54,21 @@ def error_responses(node: DjangoRouterSchema, *, detail: bool, method: str) -> d
     return responses
 
 
+def nested_caps_text(node: DjangoRouterSchema, mapping: SchemaMapping) -> str:
+    """What the read schema's nested lists show at most, for the operation's description."""
+    caps = [
+        f"`{f.name}` {nested_limit(f, node.nested_limit)}"
+        for f in mapping.fields
+        if f.kind is FieldKind.LIST and f.nested is not None
+    ]
+    if not caps:
+        return ""
+    return (
+        f"Nested lists show at most this many items per object: {', '.join(caps)} (the first ones in their "
+        f"model's order); their own routes list them all."
+    )
+
+
 def operation_docs(
     node: DjangoRouterSchema, action: str, method: str, detail: bool, scopes: Sequence[str] | None
 ) -> dict[str, Any]:
@@ -80,9 +97,11 @@ def operation_docs(
             else "Deletes the object and what the database cascades to."
         ),
     }
-    description = " ".join(
-        part for part in (notes.get(action, ""), scopes_text(scopes, node.security is not None)) if part
-    )
+    caps = nested_caps_text(node, node.list_mapping if action == "list" else node.get_mapping)
+    note = notes.get(action, "")
+    if caps and action not in ("aggregate", "delete"):
+        note = f"{note} {caps}".strip()
+    description = " ".join(part for part in (note, scopes_text(scopes, node.security is not None)) if part)
     return {
         "summary": summaries.get(action, action),
         "description": description,

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from djfapi.conf import setting
 from djfapi.errors.handlers import app_handles, render_error
 from djfapi.orm.mapping import SchemaDefinitionError
+from djfapi.routing.filters import check_query_string
 
 _POSITION = re.compile(r"line (\d+) column (\d+)")
 
@@ -151,6 +152,7 @@ class DjfapiRoute(APIRoute):
 
         async def strict_json_handler(request: Request) -> Response:
             try:
+                check_query_string(request.scope.get("query_string", b""))  # before any parsing, token or query
                 return await handler(StrictJSONRequest(request.scope, request.receive))
             except Exception as exc:
                 error = exc

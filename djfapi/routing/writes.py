@@ -18,7 +18,9 @@ import pydantic
 from django.db import models
 from starlette.responses import Response
 
+from djfapi.conf import setting
 from djfapi.orm import writing
+from djfapi.orm.bodies import check_body_rows
 from djfapi.orm.transactions import write_transaction
 from djfapi.routing import queries
 from djfapi.routing.endpoints import RequestContext, find_object
@@ -61,9 +63,18 @@ def _create_one(
     return instance
 
 
+DEFAULT_MAX_WRITE_ROWS = 5000
+
+
+def max_write_rows() -> int:
+    """``DJFAPI["MAX_WRITE_ROWS"]``: the most rows, nested ones included, one write may hold."""
+    return int(setting("MAX_WRITE_ROWS", DEFAULT_MAX_WRITE_ROWS))
+
+
 def create_row(ctx: RequestContext, *, body: pydantic.BaseModel | Sequence[pydantic.BaseModel]) -> Response:
     """POST: one object, or (with ``create_multi``) a list of them, all or nothing."""
     node = ctx.node
+    check_body_rows(body, max_write_rows())
     with write_transaction(node.model):
         values = {}
         if node.parent is not None:
@@ -82,6 +93,7 @@ def _update(ctx: RequestContext, body: pydantic.BaseModel, *, partial: bool, if_
     node = ctx.node
     mapping = node.patch_mapping if partial else node.update_mapping
     assert mapping is not None
+    check_body_rows(body, max_write_rows())
     with write_transaction(node.model):
         instance = _find_for_write(ctx, if_match)
         previous = snapshot(instance)
