@@ -4,6 +4,9 @@
 it as a browser would (``id:``, ``event:``, ``data:``, ``: comments``), so that a test
 can wait for frames with a deadline instead of blocking on a socket forever. It reads
 both Starlette's ``TestClient`` streams and real ``httpx`` streams against uvicorn.
+
+``HeldWriter`` is a concurrent writer whose event id is drawn but not yet committed:
+the out-of-order commits the feed's gaps are about.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
+
+from tests.factories import make_company
 
 #: Short intervals so that the tests see heartbeats, polls and timeouts quickly.
 FAST = {
@@ -182,3 +188,44 @@ def feed_client(app: Any, settings: Any) -> Iterator[Any]:
     settings.DJFAPI = {**settings.DJFAPI, **FAST}
     with TestClient(app) as client:
         yield client
+
+
+class HeldWriter:
+    """A thread that creates a company in a transaction and holds it open until told to finish."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.drawn = threading.Event()
+        self.finish = threading.Event()
+        self.commit = True
+        self.company_id: str | None = None
+        self.thread = threading.Thread(target=self._run, name=f"held writer {name}")
+
+    def _run(self) -> None:
+        try:
+            try:
+                with transaction.atomic():
+                    company = make_company(name=self.name)
+                    self.company_id = str(company.pk)
+                    self.drawn.set()  # its event id is drawn, its row not yet visible
+                    self.finish.wait(30)
+                    if not self.commit:
+                        transaction.set_rollback(True)
+            finally:
+                self.drawn.set()
+        finally:
+            connection.close()
+
+    def __enter__(self) -> HeldWriter:
+        self.thread.start()
+        assert self.drawn.wait(10)
+        assert self.company_id is not None, "the held writer failed"
+        return self
+
+    def release(self, *, commit: bool) -> None:
+        self.commit = commit
+        self.finish.set()
+        self.thread.join(10)
+
+    def __exit__(self, *exc: object) -> None:
+        self.release(commit=self.commit)

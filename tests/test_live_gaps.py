@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from testproject.business.models import Company
 from tests.factories import make_company
 from tests.helpers import auth
-from tests.livefeed import feed_client, ready, subscribe
+from tests.livefeed import HeldWriter, feed_client, ready, subscribe
 
 pytestmark = pytest.mark.postgresql
 
@@ -36,47 +36,6 @@ READ_ANY = ("business.companies.read.any",)
 @pytest.fixture
 def feed(app: FastAPI, transactional_db: None, settings: Any) -> Iterator[TestClient]:
     yield from feed_client(app, settings)
-
-
-class HeldWriter:
-    """A thread that creates a company in a transaction and holds it open until told to finish."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.drawn = threading.Event()
-        self.finish = threading.Event()
-        self.commit = True
-        self.company_id: str | None = None
-        self.thread = threading.Thread(target=self._run, name=f"held writer {name}")
-
-    def _run(self) -> None:
-        try:
-            try:
-                with transaction.atomic():
-                    company = make_company(name=self.name)
-                    self.company_id = str(company.pk)
-                    self.drawn.set()  # its event id is drawn, its row not yet visible
-                    self.finish.wait(30)
-                    if not self.commit:
-                        transaction.set_rollback(True)
-            finally:
-                self.drawn.set()
-        finally:
-            connection.close()
-
-    def __enter__(self) -> HeldWriter:
-        self.thread.start()
-        assert self.drawn.wait(10)
-        assert self.company_id is not None, "the held writer failed"
-        return self
-
-    def release(self, *, commit: bool) -> None:
-        self.commit = commit
-        self.finish.set()
-        self.thread.join(10)
-
-    def __exit__(self, *exc: object) -> None:
-        self.release(commit=self.commit)
 
 
 def test_a_later_id_waits_for_an_earlier_open_one_then_both_arrive_in_order(feed: TestClient) -> None:

@@ -6,7 +6,12 @@ path sends the same events as JSON messages. Both are guarded exactly like the n
 bodies), and under a parent every ancestor in the path resolved through its own row
 filter (404 when hidden). A refused WebSocket gets that HTTP answer before the
 handshake completes (the ASGI "denial response"), or, where the server cannot send
-one, a close code of 4000 + the status.
+one, is accepted and closed at once with 4000 + the status and a short reason (the
+error's code, or the parameters a 422 names).
+
+A position to resume from (``Last-Event-ID``, ``?last_event_id=``, the WebSocket's
+``?since=``) is read strictly: once, as plain decimal digits, ``0`` to ``2**63 - 1``;
+anything else is a 422 naming it, never a stream that silently starts elsewhere.
 
 Browsers' ``EventSource`` and ``WebSocket`` cannot send an ``Authorization`` header, so
 these routes also take the token as ``?access_token=``. A URL is more likely to be
@@ -18,7 +23,8 @@ keep query strings out of access logs (djfapi's access log never records them).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,7 +38,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from fastapi.utils import create_model_field
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from djfapi.conf import setting
 from djfapi.errors import APIError, AuthenticationFailed
@@ -49,11 +55,16 @@ from djfapi.utils.fastapi_django import run_signalled
 if TYPE_CHECKING:
     from djfapi.routing.django import DjangoRouterSchema
 
+logger = logging.getLogger("djfapi.live")
+
 SUFFIX = "/subscribe"
 MAX_ID = 2**63 - 1
 DENIAL_EXTENSION = "websocket.http.response"
 SSE_PARAMETERS = frozenset({"last_event_id", "access_token"})
 WEBSOCKET_PARAMETERS = frozenset({"since", "access_token"})
+LAST_EVENT_ID = "Last-Event-ID"
+REFUSAL_CLOSE_BASE = 4000  # a refused WebSocket without the denial response: 4000 + the HTTP status
+MAX_CLOSE_REASON = 123  # bytes: what a close frame can carry
 
 _ACCESS_TOKEN_HELP = (
     "The bearer token, for clients that cannot send an Authorization header (browsers' EventSource and "
@@ -214,10 +225,18 @@ def add_subscribe_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
     async def subscribe(**params: Any) -> EventStreamResponse:
         request: Request = params.pop("request")
         token: AccessToken | None = params.pop("token", None)
-        header: int | None = params.pop("last_event_id_header", None)
-        query: int | None = params.pop("last_event_id", None)
+        # FastAPI parsed both leniently ("1.0", "+5", the last of repeated values): read them again, strictly.
+        params.pop("last_event_id_header", None)
+        params.pop("last_event_id", None)
         ids = {name: params.pop(name) for name in id_names}
-        refuse_unknown_parameters(request.query_params.multi_items(), SSE_PARAMETERS)
+        _, (header, query) = read_request(
+            request.query_params.multi_items(),
+            SSE_PARAMETERS,
+            {},
+            {},
+            (("header", LAST_EVENT_ID), request.headers.getlist(LAST_EVENT_ID)),
+            (("query", "last_event_id"), request.query_params.getlist("last_event_id")),
+        )
         access, start = await run_signalled(
             prepare_signalled,
             node=node,
@@ -244,7 +263,7 @@ def add_subscribe_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
         _keyword(
             "last_event_id_header",
             int | None,
-            Header(None, alias="Last-Event-ID", ge=0, le=MAX_ID, description="Resume after this event id"),
+            Header(None, alias=LAST_EVENT_ID, ge=0, le=MAX_ID, description="Resume after this event id"),
         ),
     ]
     subscribe.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -281,7 +300,7 @@ def add_subscribe_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
     route.stream_item_field = create_model_field(
         name=f"StreamItem_{route.unique_id}", type_=route.stream_item_type, mode="serialization"
     )
-    _add_websocket_route(node, router, path, scopes, id_names, leeway)
+    _add_websocket_route(node, router, path, scopes, leeway)
 
 
 def _add_websocket_route(
@@ -289,18 +308,25 @@ def _add_websocket_route(
     router: APIRouter,
     path: str,
     scopes: tuple[str, ...] | None,
-    id_names: tuple[str, ...],
     leeway: float,
 ) -> None:
     security = node.security
+    id_types = {level.id_name: pydantic.TypeAdapter(level.id_param.annotation) for level in node.ancestors}
 
-    async def subscribe_websocket(websocket: WebSocket, **params: Any) -> None:
-        since: int | None = params.pop("since", None)
-        ids = {name: params.pop(name) for name in id_names}
+    async def subscribe_websocket(websocket: WebSocket) -> None:
+        # The parameters are read here, not by FastAPI: its refusal of a malformed one before
+        # the handshake reaches the client as a bare 403, which looks like a missing scope.
         try:
-            refuse_unknown_parameters(websocket.query_params.multi_items(), WEBSOCKET_PARAMETERS)
+            query = websocket.query_params
+            ids, (since,) = read_request(
+                query.multi_items(),
+                WEBSOCKET_PARAMETERS,
+                id_types,
+                websocket.path_params,
+                (("query", "since"), query.getlist("since")),
+            )
             token = (
-                read_token(security, websocket.headers.get("authorization"), websocket.query_params.get("access_token"))
+                read_token(security, websocket.headers.get("authorization"), query.get("access_token"))
                 if security is not None
                 else None
             )
@@ -314,30 +340,33 @@ def _add_websocket_route(
             stream = Stream(node, access, ids, start, leeway=leeway)
             await stream.open()
         except APIError as error:
-            await deny(websocket, error_response(error.status_code, error.body(), error.headers, cause=error))
+            response = error_response(error.status_code, error.body(), error.headers, cause=error)
+            await deny(websocket, response, error.code or error.error_type)
             return
         except RequestValidationError as error:
-            await deny(websocket, JSONResponse({"detail": json_safe(error.errors())}, status_code=422))
+            errors = json_safe(error.errors())
+            await deny(websocket, JSONResponse({"detail": errors}, status_code=422), validation_reason(errors))
             return
         try:
             await websocket.accept()
+        except WebSocketDisconnect:
+            stream.close()
+            logger.debug("djfapi.live: a WebSocket client left before its stream started")
+            return
         except BaseException:
             stream.close()
             raise
         await run_websocket(websocket, stream)
 
-    parameters = [_keyword("websocket", WebSocket), *_id_parameters(node)]
-    parameters.append(_keyword("since", int | None, Query(None, ge=0, le=MAX_ID)))
-    subscribe_websocket.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     name = f"{node.operation_prefix}_subscribe_websocket"
     subscribe_websocket.__name__ = name
     router.add_api_websocket_route(path, subscribe_websocket, name=name)
 
 
-def refuse_unknown_parameters(items: Sequence[tuple[str, str]], known: frozenset[str]) -> None:
-    """422 for a query parameter the route does not take: a misspelled ``last_event_id``
-    must not silently start the stream from now."""
-    errors = [
+def unknown_parameter_errors(items: Sequence[tuple[str, str]], known: frozenset[str]) -> list[dict[str, Any]]:
+    """A 422 error for each query parameter the route does not take: a misspelled
+    ``last_event_id`` must not silently start the stream from now."""
+    return [
         {
             "type": "extra_forbidden",
             "loc": ("query", name),
@@ -347,13 +376,88 @@ def refuse_unknown_parameters(items: Sequence[tuple[str, str]], known: frozenset
         for name, value in items
         if name not in known
     ]
+
+
+Loc = tuple[str, str]
+
+
+def read_position(loc: Loc, values: Sequence[str]) -> tuple[int | None, list[dict[str, Any]]]:
+    """The event id a client resumes after, from every value it sent under one name.
+
+    Given at most once, as decimal digits (no sign, point, space or ``_``), from 0 to
+    ``2**63 - 1``; otherwise the errors, in FastAPI's format, located at ``loc``.
+    """
+    if not values:
+        return None, []
+    if len(values) > 1:
+        message = f"Give one event id, not {len(values)}"
+        return None, [{"type": "multiple_values", "loc": loc, "msg": message, "input": list(values)}]
+    text = values[0]
+    negative = text.startswith("-")
+    digits = text[1:] if negative else text
+    if not (digits.isascii() and digits.isdigit()) or (negative and not digits.strip("0")):
+        message = "Input should be a valid integer, unable to parse string as an integer"
+        return None, [{"type": "int_parsing", "loc": loc, "msg": message, "input": text}]
+    if negative:
+        message = "Input should be greater than or equal to 0"
+        return None, [{"type": "greater_than_equal", "loc": loc, "msg": message, "input": text, "ctx": {"ge": 0}}]
+    significant = digits.lstrip("0")
+    if len(significant) > len(str(MAX_ID)) or int(significant or "0") > MAX_ID:
+        message = f"Input should be less than or equal to {MAX_ID}"
+        return None, [{"type": "less_than_equal", "loc": loc, "msg": message, "input": text, "ctx": {"le": MAX_ID}}]
+    return int(significant or "0"), []
+
+
+def read_request(
+    items: Sequence[tuple[str, str]],
+    known: frozenset[str],
+    id_types: Mapping[str, pydantic.TypeAdapter[Any]],
+    path_params: Mapping[str, Any],
+    *positions: tuple[Loc, Sequence[str]],
+) -> tuple[dict[str, Any], tuple[int | None, ...]]:
+    """The path's ids (validated by ``id_types``) and the positions (``read_position``) of a
+    subscribe request, checked for unknown parameters: one 422 with every error otherwise."""
+    errors = unknown_parameter_errors(items, known)
+    ids: dict[str, Any] = {}
+    for name, adapter in id_types.items():
+        try:
+            ids[name] = adapter.validate_python(path_params.get(name))
+        except pydantic.ValidationError as error:
+            errors += [
+                {**problem, "loc": ("path", name, *problem["loc"])} for problem in error.errors(include_url=False)
+            ]
+    values: list[int | None] = []
+    for loc, given in positions:
+        value, problems = read_position(loc, given)
+        values.append(value)
+        errors += problems
     if errors:
         raise RequestValidationError(errors)
+    return ids, tuple(values)
 
 
-async def deny(websocket: WebSocket, response: Response) -> None:
-    """Refuse a WebSocket with the HTTP answer ``GET`` would give (same status, same body)."""
-    if DENIAL_EXTENSION in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(response)
-    else:
-        await websocket.close(code=4000 + response.status_code)
+def validation_reason(errors: Sequence[Mapping[str, Any]]) -> str:
+    """A close reason that names what a 422 refused: ``query.since: int_parsing``."""
+    return "; ".join(".".join(str(part) for part in error["loc"]) + f": {error['type']}" for error in errors)
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame can carry (123 bytes of UTF-8)."""
+    return text.encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
+
+
+async def deny(websocket: WebSocket, response: Response, reason: str) -> None:
+    """Refuse a WebSocket with the HTTP answer ``GET`` would give (same status, same body).
+
+    A server without the ASGI denial response would turn a close before the handshake
+    into a bare 403 whatever the cause; there the socket is accepted and closed at once
+    with 4000 + the status (4401, 4403, 4404, 4422, 4503) and ``reason``.
+    """
+    try:
+        if DENIAL_EXTENSION in (websocket.scope.get("extensions") or {}):
+            await websocket.send_denial_response(response)
+        else:
+            await websocket.accept()
+            await websocket.close(code=REFUSAL_CLOSE_BASE + response.status_code, reason=close_reason(reason))
+    except WebSocketDisconnect:
+        logger.debug("djfapi.live: a refused WebSocket client left before its answer")

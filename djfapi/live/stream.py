@@ -23,11 +23,14 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from django.db import Error as DatabaseError
+
 from djfapi.conf import setting
+from djfapi.errors import ServiceUnavailable
 from djfapi.live import outbox, visibility
 from djfapi.live.capture import DELETE, object_key
 from djfapi.live.hub import Hub, current_hub
-from djfapi.live.outbox import Event
+from djfapi.live.outbox import Event, Origin
 from djfapi.live.visibility import Verdict
 from djfapi.routing import queries
 from djfapi.schemas.access import Access, AccessToken
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from djfapi.routing.django import DjangoRouterSchema
 
 PAGE = 100
+SETTLE_WAIT = 1.0  # seconds a new stream waits for ids missing at its start to settle, to name its position
+SETTLE_RUNS = 64  # runs of missing ids beyond which it does not try
 SHARED_CACHE = 1024  # verdicts kept per group of identical subscribers
 SHOWN_LIMIT = 10_000  # objects a stream remembers having shown (for hard deletes under a custom filter)
 _PER_TOKEN = {"exp", "iat", "nbf", "jti"}
@@ -121,6 +126,8 @@ def prepare(
 
 
 prepare_signalled = request_signalling(prepare)
+_origin = request_signalling(outbox.origin)
+_first_late = request_signalling(outbox.first_late)
 _evaluate = request_signalling(visibility.evaluate)
 
 
@@ -152,11 +159,20 @@ class Stream:
         self.hub: Hub | None = None
         self.shared: Shared | None = None
         self.position = 0
+        self.reset: str | None = None  # why the requested position cannot be resumed from
+        self.origin: Origin | None = None  # a stream that starts now: what is history
 
     # -- opening and closing ---------------------------------------------------------
 
     async def open(self) -> None:
-        """Join the hub (503 if the outbox cannot be read); nothing is sent yet."""
+        """Join the hub and find where the stream starts (503 if the outbox cannot be read); nothing is sent yet.
+
+        A stream without a position (or one that has to be reset) starts at the moment
+        it subscribes: every event committed by then is history, even one whose id is
+        above an event that commits later (ids are drawn before commit). The hub's
+        horizon lags behind commits (a wake-up on its way, a gap held open by another
+        writer), so the outbox is read once more here, after the horizon was taken.
+        """
         hub = current_hub()
         await hub.attach()
         self.hub = hub
@@ -165,6 +181,45 @@ class Stream:
             shared = hub.shared[self.key] = Shared()
         shared.streams += 1
         self.shared = shared
+        horizon = hub.settled_through
+        assert horizon is not None
+        self.reset = self._reset_reason(horizon)
+        if self.start.requested is not None and self.reset is None:
+            return
+        try:
+            origin = await run_signalled(_origin, after=horizon)
+            self.origin = await self._settle(hub, origin) if origin.missing else origin
+        except DatabaseError as error:
+            self.close()
+            raise ServiceUnavailable("The change feed cannot read its events right now; try again.") from error
+        except BaseException:
+            self.close()
+            raise
+
+    async def _settle(self, hub: Hub, origin: Origin) -> Origin:
+        """The origin with its missing ids final, if the hub settles them within ``SETTLE_WAIT``.
+
+        A rolled-back id settles within milliseconds; then ``ready`` names the position
+        after it rather than before (which would make a client that resumes from it
+        receive the events committed above it). An id still open keeps the origin as it is.
+        """
+        deadline = time.monotonic() + SETTLE_WAIT
+        while (horizon := hub.settled_through) is None or horizon < origin.through:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(origin.missing) > SETTLE_RUNS:
+                return origin
+            await hub.wait(hub.version, left)
+        return origin.settled(await run_signalled(_first_late, origin=origin))
+
+    def _reset_reason(self, horizon: int) -> str | None:
+        requested = self.start.requested
+        if requested is None:
+            return None
+        if requested < self.start.pruned_through:
+            return "retention"
+        if requested > max(self.start.newest, horizon):
+            return "unknown_position"
+        return None
 
     def close(self) -> None:
         if self.shared is not None and self.hub is not None:
@@ -185,10 +240,13 @@ class Stream:
         """
         hub = self.hub
         assert hub is not None and hub.settled_through is not None
-        now_position = hub.settled_through
         requested = self.start.requested
-        if requested is not None and requested < self.start.pruned_through:
-            self.position = now_position
+        if self.origin is not None:
+            self.position = self.origin.position
+        else:
+            assert requested is not None
+            self.position = requested
+        if self.reset == "retention":
             await transport.send_control(
                 "reset",
                 self.position,
@@ -198,8 +256,7 @@ class Stream:
                     f"this event's id.",
                 },
             )
-        elif requested is not None and requested > max(self.start.newest, now_position):
-            self.position = now_position
+        elif self.reset == "unknown_position":
             await transport.send_control(
                 "reset",
                 self.position,
@@ -209,7 +266,6 @@ class Stream:
                 },
             )
         else:
-            self.position = requested if requested is not None else now_position
             await transport.send_control("ready", self.position, {})
         await self._follow(hub, transport)
 
@@ -222,6 +278,11 @@ class Stream:
                 return
             version = hub.version
             events, reached = await hub.events_after(self.position, self.label, PAGE)
+            if self.origin is not None:
+                origin = self.origin
+                events = [event for event in events if not origin.is_history(event.id)]
+                if reached >= origin.through:
+                    self.origin = None  # past what was history: nothing more to skip
             if events:
                 sent = await self._deliver(events, transport)
                 if sent:

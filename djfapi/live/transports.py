@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from djfapi.live.stream import SlowConsumer, Stream, send_timeout
+
+logger = logging.getLogger("djfapi.live")
 
 CLOSE_CODES = {"token_expired": 4401, "slow_consumer": 4408}
 CLOSE_GRACE = 1.0  # seconds to try and tell a slow reader why it is closed
@@ -170,15 +173,17 @@ class WebSocketTransport:
         await self.websocket.close(code=CLOSE_CODES.get(reason, 1000), reason=reason)
 
     async def slow(self) -> None:
-        try:
-            with anyio.fail_after(CLOSE_GRACE):
-                await self.websocket.close(code=CLOSE_CODES["slow_consumer"], reason="slow_consumer")
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError, WebSocketDisconnect), anyio.fail_after(CLOSE_GRACE):
+            await self.websocket.close(code=CLOSE_CODES["slow_consumer"], reason="slow_consumer")
 
 
 async def run_websocket(websocket: WebSocket, stream: Stream) -> None:
-    """Run an opened ``stream`` on an accepted WebSocket until it ends or the client leaves."""
+    """Run an opened ``stream`` on an accepted WebSocket until it ends or the client leaves.
+
+    A client may leave at any moment, also while a message is on its way (the send then
+    raises ``WebSocketDisconnect``): that is the end of its stream, not an error, so it
+    is logged at DEBUG and the socket is not closed a second time.
+    """
     transport = WebSocketTransport(websocket)
     try:
         async with anyio.create_task_group() as tasks:
@@ -187,9 +192,15 @@ async def run_websocket(websocket: WebSocket, stream: Stream) -> None:
                 await stream.run(transport)
             except SlowConsumer:
                 await transport.slow()
+            except WebSocketDisconnect as left:
+                logger.debug("djfapi.live: a WebSocket client left during a send (code %s)", left.code)
             tasks.cancel_scope.cancel()
     finally:
         stream.close()
-        if websocket.application_state == WebSocketState.CONNECTED:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_GRACE):
+        if websocket.application_state == websocket.client_state == WebSocketState.CONNECTED:
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(CLOSE_GRACE),
+                contextlib.suppress(WebSocketDisconnect),
+            ):
                 await websocket.close(code=1000)

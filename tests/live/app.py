@@ -12,6 +12,11 @@ the generated tree cannot offer:
 * ``GET /live/unsignalled``: the same kind of query in a plain sync endpoint *without*
   ``request_signalling``, the mistake the connection tests must be able to detect.
 * ``GET /live/pool``: the state of Django's connection pool, when one is configured.
+* ``POST /live/companies?tenant=&count=``: creates ``count`` companies in one
+  transaction straight through the ORM (published by the feed's capture), a backlog
+  for the change-feed tests that does not depend on the generated routes.
+* ``GET /live/feed``: the feed's streams on this process, the event loop's tasks and
+  the process's threads outside djfapi's worker pool: what a stream could leak.
 
 ``CancelOnDisconnect`` wraps the whole app: a GET whose client goes away is cancelled,
 as some servers and middlewares do. Uvicorn alone lets the handler run to its end;
@@ -25,6 +30,7 @@ bound on connections the tests assert is then the bound of the whole app.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -37,10 +43,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
 django.setup()
 
 import anyio  # noqa: E402
-from django.db import connection, connections  # noqa: E402  (needs the app registry loaded)
+from django.db import connection, connections, transaction  # noqa: E402  (needs the app registry loaded)
 from fastapi import APIRouter, FastAPI, Query  # noqa: E402
 from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
+from djfapi.live.hub import current_hub  # noqa: E402
 from djfapi.utils.fastapi_django import request_signalling, run_signalled  # noqa: E402
 from testproject.app import create_app  # noqa: E402
 from testproject.business.models import Company  # noqa: E402
@@ -61,6 +68,14 @@ def sleep_in_the_database(seconds: float) -> dict[str, float]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(%s)", [seconds])
     return {"slept": seconds}
+
+
+@request_signalling
+def create_companies(tenant: str, count: int) -> dict[str, int]:
+    with transaction.atomic():
+        for number in range(count):
+            Company.objects.create(tenant_id=tenant, name=f"Live {number}")
+    return {"created": count}
 
 
 def pool_state() -> dict[str, Any]:
@@ -107,6 +122,21 @@ def unsignalled() -> dict[str, int]:
 @live.get("/pool")
 async def pool() -> dict[str, Any]:
     return pool_state()
+
+
+@live.post("/companies")
+async def companies(tenant: str = Query(...), count: int = Query(1, ge=1, le=5000)) -> dict[str, int]:
+    return await run_signalled(create_companies, tenant=tenant, count=count)
+
+
+@live.get("/feed")
+async def feed() -> dict[str, Any]:
+    threads = [thread.name for thread in threading.enumerate() if not thread.name.startswith("djfapi")]
+    return {
+        "streams": current_hub()._subscribers,
+        "tasks": len(asyncio.all_tasks()),
+        "threads": sorted(threads),
+    }
 
 
 def stop_with_the_test_session() -> None:

@@ -4,6 +4,8 @@
   (``djfapi_live_<pid>_template``, made by ``python -m testproject seed``) and cheap
   copies of it (``CREATE DATABASE ... TEMPLATE``), one per server; all dropped at the
   end of the session, and leftovers of killed sessions (whose pid is gone) on the next.
+* ``sqlite_server``: the same server on a seeded SQLite file of its own, for tests that
+  run on both databases (the SQLite half of the suite has no PostgreSQL to copy).
 * ``LiveServer``: ``python -m uvicorn tests.live.app:app`` in a subprocess, one worker,
   its connections named by ``application_name`` so that ``pg_stat_activity`` tells
   them apart; stopped by the fixture that started it, also when the test fails.
@@ -301,6 +303,31 @@ def running_server(
     finally:
         if not keep_database:
             databases.drop(database)
+
+
+@contextlib.contextmanager
+def sqlite_server(log_dir: Path, label: str, **options: Any) -> Iterator[LiveServer]:
+    """A server on a freshly seeded SQLite file in ``log_dir``; stopped afterwards, whatever happens."""
+    path = log_dir / f"{label}-{os.getpid()}-{next(_sqlite_counter)}.sqlite3"
+    url = f"sqlite:///{path}"
+    result = subprocess.run(
+        [sys.executable, "-m", "testproject", "seed"],
+        cwd=REPO_ROOT,
+        env=server_environment(url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"seeding {path} failed:\n{result.stdout}\n{result.stderr}")
+    server = start_server(path.stem, log_dir, url=url, label=label, **options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_sqlite_counter = itertools.count(1)
 
 
 # -- pg_stat_activity ----------------------------------------------------------------
