@@ -46,7 +46,7 @@ from django.db import connections
 
 from djfapi.conf import setting
 from djfapi.errors import ServiceUnavailable
-from djfapi.live import listeners, outbox, wakeups
+from djfapi.live import listeners, outbox, shutdown, wakeups
 from djfapi.live.outbox import Event, Snapshot
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
 
@@ -108,6 +108,9 @@ class Hub:
         self._retry_handle: asyncio.TimerHandle | None = None
         self.shared: dict[Hashable, Any] = {}
         self._waker: Callable[[int | None], None] = self._wake_threadsafe
+        #: Set when the process is asked to stop: streams end with ``server_shutdown``.
+        self.closing = False
+        shutdown.on_exit_signal(self.shut_down_threadsafe)
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -132,6 +135,17 @@ class Hub:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    def shut_down(self) -> None:
+        """Tell every stream to end (the process is stopping); wakes the waiting ones."""
+        self.closing = True
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def shut_down_threadsafe(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: no stream is left
+            self.loop.call_soon_threadsafe(self.shut_down)
 
     def _start(self) -> None:
         wakeups.add_local(self._waker)

@@ -273,6 +273,9 @@ class Stream:
         interval = heartbeat()
         next_ping = time.monotonic() + interval
         while True:
+            if hub.closing:
+                await transport.close("server_shutdown", "The server is stopping; reconnect with the last id you saw.")
+                return
             if self.deadline is not None and time.time() >= self.deadline:
                 await transport.close("token_expired", "The token has expired; reconnect with a new one.")
                 return

@@ -33,7 +33,7 @@ from djfapi.live.stream import SlowConsumer, Stream, send_timeout
 
 logger = logging.getLogger("djfapi.live")
 
-CLOSE_CODES = {"token_expired": 4401, "slow_consumer": 4408}
+CLOSE_CODES = {"token_expired": 4401, "slow_consumer": 4408, "server_shutdown": 1012}  # 1012: service restart
 CLOSE_GRACE = 1.0  # seconds to try and tell a slow reader why it is closed
 
 

@@ -1,8 +1,7 @@
-"""What does not work yet as a new user would expect, found while building this example.
+"""Stopping the server while a change-feed subscriber is connected (the tutorial's ``curl -N``).
 
-Each test states the expected behaviour and is marked ``xfail(strict=True)``: when
-djfapi changes so that it passes, the run fails on the unexpected pass, and whoever
-fixed it removes the mark (and the work-around the docs describe).
+Found while building this example: uvicorn waited for the subscriber to leave. The
+stream now ends with a ``close`` event as soon as the server is asked to stop.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ import pytest
 
 from tests.conftest import auth
 from tests.test_tutorial import EXAMPLE, Lines, free_port, script
-
-# -- uvicorn does not stop while a subscriber is connected ----------------------------------------
 
 
 @pytest.fixture
@@ -57,7 +54,6 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         server.wait()
 
 
-@pytest.mark.xfail(strict=True, reason="open change-feed streams never end on shutdown: uvicorn waits for them")
 def test_uvicorn_stops_while_a_subscriber_is_connected(served: tuple[subprocess.Popen[str], int]) -> None:
     server, port = served
     base = f"http://127.0.0.1:{port}"
@@ -71,14 +67,15 @@ def test_uvicorn_stops_while_a_subscriber_is_connected(served: tuple[subprocess.
             lines.wait(lambda lines: "event: ready" in lines, "no ready frame")
 
             # Ctrl+C in the terminal that runs uvicorn (or a deployment's SIGTERM), while
-            # the tutorial's `curl -N` is still connected. Today uvicorn logs "Waiting
-            # for connections to close" and waits as long as the subscriber stays.
+            # the tutorial's `curl -N` is still connected.
             server.send_signal(signal.SIGINT)
             deadline = time.monotonic() + 5
             while server.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
             stopped = server.poll() is not None
+            closed = lines.wait(lambda lines: any("server_shutdown" in line for line in lines), "no close event")
             with contextlib.suppress(KeyError, OSError):
                 stream.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
 
     assert stopped, "uvicorn was still running 5 s after Ctrl+C, held open by the change-feed subscriber"
+    assert "event: close" in closed
