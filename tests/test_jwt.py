@@ -686,3 +686,42 @@ def test_an_invalid_token_never_reaches_the_user_lookup(permissions_client: Test
 
     assert_unauthorized(response, "token_expired")
     assert probe.user_queries() == []
+
+
+# -- verified tokens are remembered until they expire ------------------------------------------------------------
+
+
+def test_a_verified_token_is_remembered_and_still_expires_on_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = JWTToken()
+    raw = sign(claims(exp=int(time.time()) + 60))
+
+    first = verifier.decode(raw)
+    again = verifier.decode(raw)
+    later = time.time() + 61
+    monkeypatch.setattr("djfapi.security.jwt.time.time", lambda: later)
+
+    assert again is first  # not verified a second time
+    with pytest.raises(AuthenticationFailed) as expired:
+        verifier.decode(raw)
+    assert expired.value.code == "token_expired"
+
+
+def test_a_remembered_token_is_forgotten_with_its_key(settings: Any) -> None:
+    verifier = JWTToken()
+    raw = sign(claims())
+    assert verifier.decode(raw).sub == USER
+
+    settings.DJFAPI = {**settings.DJFAPI, "JWT_KEY": "another-key-that-is-at-least-32-bytes-long"}
+
+    with pytest.raises(AuthenticationFailed) as refused:
+        verifier.decode(raw)
+    assert refused.value.code == "token_signature_invalid"
+
+
+def test_a_forged_token_is_never_remembered_as_verified() -> None:
+    verifier = JWTToken()
+    forged = sign(claims(), key="another-key-that-is-at-least-32-bytes-long")
+
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            verifier.decode(forged)

@@ -90,11 +90,19 @@ class ValuesReader:
 
     def read(self, queryset: QuerySet[Any], budget: RowBudget | None = None) -> list[dict[str, Any]]:
         """The rows of ``queryset`` (filtered, ordered, maybe sliced) as schema-keyed dicts."""
+        return self._shape(self._rows(queryset, budget), budget)
+
+    def read_keyed(self, queryset: QuerySet[Any]) -> dict[Any, dict[str, Any]]:
+        """The rows of ``queryset`` by primary key (to answer in the order rows were written)."""
+        rows = self._rows(queryset, None)
+        return {row[PK]: item for row, item in zip(rows, self._shape(rows, None), strict=True)}
+
+    def _rows(self, queryset: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
         values = queryset.values(PK, *(lookup for _, lookup in self.columns))
         rows = list(values[: budget.remaining + 1] if budget is not None else values)
         if budget is not None:
             budget.take(len(rows))
-        return self._shape(rows, budget)
+        return rows
 
     def _shape(self, rows: list[dict[str, Any]], budget: RowBudget | None) -> list[dict[str, Any]]:
         keys = [row[PK] for row in rows]
@@ -113,26 +121,62 @@ class ValuesReader:
         self, nested: NestedRows, parent_keys: Iterable[Any], budget: RowBudget | None
     ) -> dict[Any, list[dict[str, Any]]]:
         keys = list(parent_keys)
-        queryset = all_children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
-        if nested.limit is not None:
-            # The first ``limit`` rows of each parent, picked in a subquery: the outer query stays
-            # a plain one (Django's values() over a filtered window with joins trips over its columns).
-            rank = Window(RowNumber(), partition_by=[F(nested.parent_column)], order_by=_order(nested.ordering))
-            first = queryset.annotate(_djfapi_rank=rank).filter(_djfapi_rank__lte=nested.limit)
-            queryset = self.model._default_manager.filter(pk__in=first.values(PK))
-        if budget is not None and (nested.limit is None or len(keys) * nested.limit > budget.remaining):
-            _count_first(all_children, nested, budget)
-        values = queryset.order_by(*nested.ordering).values(
-            nested.parent_column, PK, *(lookup for _, lookup in self.columns)
-        )
-        # Never fetch more than the budget has left (plus one row, to know it ran out).
-        rows = list(values[: budget.remaining + 1] if budget is not None else values)
-        if budget is not None:
-            budget.take(len(rows))
+        children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
+        rows = self._first_rows(children, nested, len(keys), budget)
         grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for row, shaped in zip(rows, self._shape(rows, budget), strict=True):
             grouped[row[nested.parent_column]].append(shaped)
         return grouped
+
+    def _first_rows(
+        self, children: QuerySet[Any], nested: NestedRows, parents: int, budget: RowBudget | None
+    ) -> list[dict[str, Any]]:
+        """The children's rows, at most ``nested.limit`` per parent, counted against ``budget``.
+
+        Mostly one plain query: when the parents cannot hold more than the cap allows, all
+        their children are fetched (bounded by that number) and the first per parent kept.
+        Only when they hold more does a window function pick the first per parent — after
+        counting first, if the capped rows might not fit the budget.
+        """
+        columns = (nested.parent_column, PK, *(lookup for _, lookup in self.columns))
+        ordered = children.order_by(*nested.ordering)
+        if nested.limit is None:
+            return _fetch(ordered.values(*columns), budget)
+        bound = parents * nested.limit
+        if budget is None or bound <= budget.remaining:
+            rows = list(ordered.values(*columns)[: bound + 1])
+            if len(rows) <= bound:  # every child of these parents: keep the first ones of each
+                kept = _first_per_parent(rows, nested.parent_column, nested.limit)
+                if budget is not None:
+                    budget.take(len(kept))
+                return kept
+        elif budget is not None:
+            _count_first(children, nested, budget)
+        rank = Window(RowNumber(), partition_by=[F(nested.parent_column)], order_by=_order(nested.ordering))
+        # Picked in a subquery: the outer query stays a plain one (Django's values() over a
+        # filtered window with joins trips over its columns).
+        first = children.annotate(_djfapi_rank=rank).filter(_djfapi_rank__lte=nested.limit)
+        capped = self.model._default_manager.filter(pk__in=first.values(PK)).order_by(*nested.ordering)
+        return _fetch(capped.values(*columns), budget)
+
+
+def _fetch(values: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
+    """The rows, never more than the budget has left (plus one, to know it ran out)."""
+    rows = list(values[: budget.remaining + 1] if budget is not None else values)
+    if budget is not None:
+        budget.take(len(rows))
+    return rows
+
+
+def _first_per_parent(rows: list[dict[str, Any]], parent_column: str, limit: int) -> list[dict[str, Any]]:
+    taken: dict[Any, int] = defaultdict(int)
+    kept = []
+    for row in rows:
+        parent = row[parent_column]
+        if taken[parent] < limit:
+            taken[parent] += 1
+            kept.append(row)
+    return kept
 
 
 def _count_first(all_children: QuerySet[Any], nested: NestedRows, budget: RowBudget) -> None:

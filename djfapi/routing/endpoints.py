@@ -146,16 +146,29 @@ def find_object(ctx: RequestContext, plan: QueryPlan | None = None, *, lock: boo
 
 
 def _filtered_rows(
-    ctx: RequestContext, declared: frozenset[str], extra_counts: Sequence[CountAnnotation] = ()
+    ctx: RequestContext,
+    declared: frozenset[str],
+    extra_counts: Sequence[CountAnnotation] = (),
+    *,
+    prove_parent: bool = True,
 ) -> tuple[QuerySet[Any], ParsedFilters]:
-    """The node's rows under the path's parent, filtered by the query string (422/403/404 first)."""
+    """The node's rows under the path's parent, filtered by the query string (422/403 first).
+
+    With ``prove_parent`` the parent chain is checked first (404); without, the rows are
+    filtered through the visible chain in the same query, and the caller proves the
+    parent only when it found nothing — a page with rows proves its parent by itself.
+    """
     node = ctx.node
     parsed = node.filters.parse(ctx.request.query_params.multi_items(), declared)
     require_readable(((spec.name, spec.read_scopes) for spec in parsed.used), ctx.access, use="filtering")
-    queries.require_parent(node, ctx.access, ctx.ids)
     rows = queries.visible_rows(node, ctx.access, include_deleted=node.lists_deleted_rows(parsed.positive))
     if node.parent is not None:
-        rows = rows.filter(**{node.parent_field.attname: ctx.parent_id})
+        if prove_parent:
+            queries.require_parent(node, ctx.access, ctx.ids)
+            rows = rows.filter(**{node.parent_field.attname: ctx.parent_id})
+        else:
+            parent = queries.rows_in_chain(node.parent, ctx.access, ctx.ids).filter(pk=ctx.parent_id)
+            rows = rows.filter(**{f"{node.parent_field.name}__in": parent.values("pk")})
     rows = annotate_counts(rows, [*parsed.counts, *extra_counts])
     return rows.filter(parsed.q), parsed
 
@@ -173,13 +186,15 @@ def list_rows(
     terms = node.ordering.terms(order_by)
     require_readable(((field.name, field.read_scopes) for field, _ in terms), ctx.access, use="ordering")
     counts = [field.count for field, _ in terms if field.count is not None]
-    rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts)
+    rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts, prove_parent=False)
     count = rows.count() if total else None
     budget = RowBudget(max_response_rows())
     try:
         if node.cursor is None:
             page = rows.order_by(*Ordering.order_by(terms))[offset : offset + limit]
             items = _read_page(node, page, budget)
+            if not items:
+                queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
             return render_list(node.list_mapping, items, ctx.access, total=count, headers=node.read_headers)
         ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
         check_cursor_terms(terms)
@@ -189,6 +204,8 @@ def list_rows(
         next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
         items = [read(node.list_mapping, row) for row in window[:limit]]
         budget.take(count_rows(items))
+        if not items:
+            queries.require_parent(node, ctx.access, ctx.ids)
     except TooManyRows as exceeded:
         raise too_many_rows(node, exceeded, ("query", "limit"), limit) from None
     return render_list(

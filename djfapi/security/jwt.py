@@ -16,8 +16,10 @@ when the configuration is checked (at start-up), not warned about on every reque
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import jwt
@@ -43,6 +45,8 @@ from djfapi.security.scopes import grant
 from djfapi.utils.fastapi_django import request_signalling
 
 MAX_TOKEN_LENGTH = 8192
+#: Verified tokens remembered per key configuration (a few MB at most).
+VERIFIED_TOKENS = 4096
 _REQUIRED_CLAIMS = ["exp", "sub"]
 # PyJWT insists on a string ``sub``; AccessToken accepts integer ids as well (some issuers use them).
 _DECODE_OPTIONS: Any = {"require": _REQUIRED_CLAIMS, "verify_aud": False, "verify_sub": False}
@@ -59,6 +63,9 @@ class _Verification:
     algorithms: tuple[str, ...]
     issuer: str | None
     leeway: float
+    #: Tokens verified under exactly this configuration: raw token -> claims (see ``JWTToken.decode``).
+    verified: dict[str, AccessToken] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class JWTToken(SecurityBase):
@@ -151,10 +158,30 @@ class JWTToken(SecurityBase):
         return self.decode(raw)
 
     def decode(self, raw: str) -> AccessToken:
-        """Verify a raw JWT and return its claims."""
+        """Verify a raw JWT and return its claims.
+
+        A token that verified once is remembered (up to ``VERIFIED_TOKENS`` of them) until
+        it expires: a client sends the same token with every request, and checking its
+        signature and claims again each time is most of what authentication costs. The
+        memory belongs to one key configuration and is dropped with it; a remembered
+        token still turns into a 401 the moment its ``exp`` passes.
+        """
         if len(raw) > MAX_TOKEN_LENGTH:
             raise AuthenticationFailed("The token is too long.", code="token_invalid")
         verification = self._resolve()
+        known = verification.verified.get(raw)
+        if known is not None:
+            if time.time() >= known.exp + verification.leeway:
+                raise AuthenticationFailed("The token has expired.", code="token_expired")
+            return known
+        token = self._verify(raw, verification)
+        with verification.lock:
+            if len(verification.verified) >= VERIFIED_TOKENS:
+                verification.verified.pop(next(iter(verification.verified)))  # the oldest
+            verification.verified[raw] = token
+        return token
+
+    def _verify(self, raw: str, verification: _Verification) -> AccessToken:
         try:
             header = jwt.get_unverified_header(raw)
         except jwt.PyJWTError:
