@@ -11,6 +11,8 @@ from benchmarks.config import DEFAULT_COMPANIES
 from benchmarks.contenders import CONTENDERS
 from benchmarks.runner import Options
 
+PG_CONNECTIONS = ("persistent", "pool")  # as benchmarks.settings, which needs Django to import
+
 COMMANDS = ("run", "seed", "profile")
 
 
@@ -35,7 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup", type=float, help="warm-up seconds per cell (default 2, quick 0.5)")
     run.add_argument("--concurrency", type=lambda t: tuple(int(n) for n in t.split(",")), help="connections, e.g. 1,16")
     run.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
-    run.add_argument("--rounds", type=int, help="repeat the timed sweep N times and keep each cell's best (default 1)")
+    run.add_argument(
+        "--rounds",
+        type=int,
+        help="repeat the timed sweep N times; tables show each cell's median with the range (default 1)",
+    )
+    run.add_argument(
+        "--pg-connections",
+        choices=PG_CONNECTIONS,
+        help="on PostgreSQL: persistent connections (CONN_MAX_AGE=60 + CONN_HEALTH_CHECKS; drf and ninja, "
+        "which cannot keep one under Django's ASGI handler, on Django's pool), the default; or the pool for all",
+    )
 
     seed = sub.add_parser("seed", help="seed the database (reused when its size already matches)")
     seed.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
@@ -72,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options.quick() if args.quick else Options()
     overrides = {
         name: getattr(args, name)
-        for name in ("contenders", "workloads", "duration", "warmup", "concurrency", "rounds")
+        for name in ("contenders", "workloads", "duration", "warmup", "concurrency", "rounds", "pg_connections")
         if getattr(args, name) is not None
     }
     return run(dataclasses.replace(options, companies=args.companies, **overrides))

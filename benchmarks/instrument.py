@@ -10,6 +10,10 @@ counted apart from data queries. Memory is tracemalloc's peak above what was all
 when the request arrived, after a full garbage collection so that earlier requests'
 garbage neither counts nor gets freed during this one; requests must then be made one
 at a time.
+
+A contender that is not an ASGI app (django-bolt) counts with ``install`` and
+``counted`` around its database work and sets ``statement_headers`` itself; its
+memory is not measured.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import gc
 import tracemalloc
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.backends.signals import connection_created
 
@@ -26,6 +30,7 @@ from benchmarks.config import MEMORY_HEADER, QUERIES_HEADER, TX_HEADER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
+R = TypeVar("R")
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 _counts: ContextVar[list[int] | None] = ContextVar("bench_query_counts", default=None)
@@ -44,6 +49,25 @@ def _install(sender: Any, connection: Any, **kwargs: Any) -> None:
         connection.execute_wrappers.append(_count)
 
 
+def install() -> None:
+    """Count the statements of every database connection this process opens from now on."""
+    connection_created.connect(_install, weak=False, dispatch_uid="benchmarks.instrument")
+
+
+def counted(func: Callable[..., R], *args: Any) -> tuple[R, list[int]]:
+    """``func(*args)`` and the statements it ran in this thread: ``[data queries, transaction control]``."""
+    counts = [0, 0]
+    token = _counts.set(counts)
+    try:
+        return func(*args), counts
+    finally:
+        _counts.reset(token)
+
+
+def statement_headers(counts: list[int]) -> dict[str, str]:
+    return {QUERIES_HEADER: str(counts[0]), TX_HEADER: str(counts[1])}
+
+
 class Instrumented:
     """ASGI middleware adding the query counts and the memory peak to every response."""
 
@@ -52,7 +76,7 @@ class Instrumented:
         self.count_queries = count_queries
         self.trace_memory = trace_memory
         if count_queries:
-            connection_created.connect(_install, weak=False, dispatch_uid="benchmarks.instrument")
+            install()
         if trace_memory and not tracemalloc.is_tracing():
             tracemalloc.start()
 

@@ -6,9 +6,10 @@ statements per request, memory. Then every contender is served by its own clean
 server process, all started together (an idle server costs nothing), and the timed
 cells run cell by cell: for each workload and concurrency, each contender one after
 the other, warm-up then the timed window. Contenders measured seconds apart share
-the machine's conditions, so the ratios hold up even when the machine is shared;
-``rounds`` repeats the whole sweep (rotating the contenders' order) and keeps each
-cell's best round. Servers and the load generator are separate processes sharing the
+the machine's conditions, so the ratios hold up even when the machine is shared.
+``rounds`` repeats the whole sweep (rotating the contenders' order); every ratio is
+taken within a round, and the tables show each cell's median over the rounds with
+their range. Servers and the load generator are separate processes sharing the
 CPUs: the generator's own CPU, the server's and everyone else's are printed per cell,
 and the generator's ceiling against a bare ASGI app first.
 """
@@ -30,18 +31,19 @@ from importlib import metadata
 from typing import Any
 
 from benchmarks.config import DEFAULT_COMPANIES, REPO_ROOT, SCOPES, TENANT, USER, ensure_work_dir, setup_django
-from benchmarks.contenders import CONTENDERS, TRIVIAL
+from benchmarks.contenders import DEFAULT_CONTENDERS, TRIVIAL
 
 
 @dataclass(frozen=True)
 class Options:
-    contenders: tuple[str, ...] = tuple(CONTENDERS)
+    contenders: tuple[str, ...] = DEFAULT_CONTENDERS
     workloads: tuple[str, ...] = ("W1", "W2", "W3", "W4", "W5", "W6")
     concurrency: tuple[int, ...] = (1, 16)
     duration: float = 10.0
     warmup: float = 2.0
     companies: int = DEFAULT_COMPANIES
     rounds: int = 1
+    pg_connections: str = "persistent"  # on PostgreSQL: "persistent" (CONN_MAX_AGE + health checks) or "pool"
 
     @classmethod
     def quick(cls) -> Options:
@@ -104,23 +106,39 @@ def describe_environment(options: Options) -> list[str]:
     versions = ", ".join(f"{name} {_version(name)}" for name in packages)
     cpu = _cpu_model()
     speedups = [name for name in ("uvloop", "httptools") if _importable(name)]
-    return [
+    lines = [
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}",
         f"database: {database}; {_connections(connection)}",
         f"packages: {versions}",
         f"uvicorn: 1 worker, {'+'.join(speedups) if speedups else 'asyncio event loop + h11 (no uvloop/httptools)'}",
+    ]
+    if "bolt" in options.contenders:
+        from benchmarks.contenders.bolt import venv
+
+        venv.ensure()  # made now, before the checks, so that its versions can be printed
+        lines.append(f"bolt: {venv.versions()}")
+    rounds = f"median of {options.rounds} rounds [range]" if options.rounds > 1 else "1 round"
+    return [
+        *lines,
         f"djfapi: {_git_state()}",
         f"cells: warm-up {options.warmup:g}s, {options.duration:g}s timed, concurrency {list(options.concurrency)}, "
-        f"best of {options.rounds} round(s); server and load generator share the machine's CPUs",
+        f"{rounds}; servers and load generator share the machine's CPUs",
     ]
 
 
 def _connections(connection: Any) -> str:
+    config = connection.settings_dict
     if connection.vendor == "postgresql":
-        pool = connection.settings_dict["OPTIONS"].get("pool")
-        return f"every contender on Django's psycopg pool ({pool})"
+        pool = config["OPTIONS"].get("pool")
+        if pool:
+            return f"every contender on Django's psycopg pool ({pool})"
+        return (
+            f"baseline, djfapi and bolt keep persistent connections (CONN_MAX_AGE={config['CONN_MAX_AGE']}, "
+            f"CONN_HEALTH_CHECKS={config['CONN_HEALTH_CHECKS']}); drf and ninja, whose requests each run in a new "
+            f"thread under Django's ASGI handler, on Django's psycopg pool"
+        )
     return (
-        f"FastAPI contenders keep connections (CONN_MAX_AGE={connection.settings_dict.get('CONN_MAX_AGE')}), "
+        f"FastAPI and bolt contenders keep connections (CONN_MAX_AGE={config.get('CONN_MAX_AGE')}), "
         f"Django-ASGI contenders close them per request (CONN_MAX_AGE=0)"
     )
 
@@ -165,9 +183,18 @@ def _git_state() -> str:
 
 
 def run(options: Options) -> int:
+    os.environ["BENCH_PG_CONNECTIONS"] = options.pg_connections  # before the settings load; servers inherit it
     setup_django()
     from benchmarks.checks import Inspection, inspect
-    from benchmarks.report import CPU_LEGEND, Cell, memory_table, ratio_matrix, throughput_table
+    from benchmarks.report import (
+        CPU_LEGEND,
+        STATEMENTS_LEGEND,
+        Cell,
+        memory_table,
+        ratio_matrix,
+        statements_and_writes,
+        throughput_table,
+    )
     from benchmarks.seed import restore, seed
     from benchmarks.server import Server
     from benchmarks.workloads import Request, build
@@ -212,7 +239,7 @@ def run(options: Options) -> int:
             problems.append(f"memory page: {inspection.memory_problem}")
         print(f"checked {name}: " + ("; ".join(problems) if problems else "same content as the baseline"), flush=True)
 
-    best: dict[tuple[str, str, int], Cell] = {}
+    cells: dict[tuple[str, str, int], Cell] = {}
     rounds: list[list[dict[str, Any]]] = []
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(Server(name)) for name in contenders}
@@ -223,54 +250,57 @@ def run(options: Options) -> int:
             for key, workload in workloads.items():
                 for concurrency in options.concurrency:
                     for name in order:
-                        cell = Cell(name, key, concurrency)
+                        cell = cells.setdefault((name, key, concurrency), Cell(name, key, concurrency))
                         if key in inspections[name].problems:
                             cell.skipped = "content differs from baseline" if name != "baseline" else "baseline failed"
-                        else:
-                            server = servers[name]
-                            try:
-                                cell.result = drive(
-                                    server.port,
-                                    server.pid,
-                                    workload.requests,
-                                    token,
-                                    concurrency,
-                                    options.warmup,
-                                    options.duration,
-                                    workload.status,
-                                )
-                            finally:
-                                if workload.writes:
-                                    restore(out=lambda _: None)
-                            results.append(
-                                {"contender": name, "workload": key, "concurrency": concurrency, **cell.result}
+                            continue
+                        server = servers[name]
+                        try:
+                            result = drive(
+                                server.port,
+                                server.pid,
+                                workload.requests,
+                                token,
+                                concurrency,
+                                options.warmup,
+                                options.duration,
+                                workload.status,
                             )
-                        previous = best.get((name, key, concurrency))
-                        if previous is None or (cell.rps or 0) > (previous.rps or 0):
-                            best[(name, key, concurrency)] = cell
+                        finally:
+                            if workload.writes:
+                                restore(out=lambda _: None)
+                        cell.results.append(result)
+                        results.append({"contender": name, "workload": key, "concurrency": concurrency, **result})
             rounds.append(results)
             print(f"round {number + 1} of {options.rounds}: {time.monotonic() - started:.0f}s", flush=True)
-    cells = list(best.values())
 
-    order = {(w, c): i for i, (w, c) in enumerate((w, c) for w in workloads for c in options.concurrency)}
-    cells.sort(key=lambda cell: (order[(cell.workload, cell.concurrency)], contenders.index(cell.contender)))
+    position = {(w, c): i for i, (w, c) in enumerate((w, c) for w in workloads for c in options.concurrency)}
+    timed = sorted(
+        cells.values(), key=lambda cell: (position[(cell.workload, cell.concurrency)], contenders.index(cell.contender))
+    )
+    spread = " (median of the rounds [range])" if options.rounds > 1 else ""
+    writes = [key for key, workload in workloads.items() if workload.writes]
     output = [
         "",
         *environment,
         ceiling_line,
         "",
-        throughput_table(cells, inspections, titles),
+        throughput_table(timed, inspections, titles),
         CPU_LEGEND,
         "",
-        "requests/s relative to the baseline:",
-        ratio_matrix(cells, contenders),
+        f"requests/s relative to the careful baseline, ratios taken within each round{spread}:",
+        ratio_matrix(timed, contenders),
+        "",
+        f"SQL statements per request, and the writes' p99 latency at the highest concurrency{spread}:",
+        statements_and_writes(timed, contenders, inspections, writes),
+        STATEMENTS_LEGEND,
         "",
         "memory: one page of 1,000 companies with nested departments and costcenters (tracemalloc peak per request):",
         memory_table(inspections),
     ]
     print("\n".join(output), flush=True)
-    _save(options, environment, ceiling, cells, inspections, rounds)
-    return 0 if not any(cell.result and cell.result["errors"] for cell in cells) else 1
+    _save(options, environment, ceiling, timed, inspections, rounds)
+    return 0 if not any(result["errors"] for cell in timed for result in cell.results) else 1
 
 
 def _save(

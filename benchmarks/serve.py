@@ -31,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from benchmarks.contenders import get
 
     contender = get(args.contender)
+    if contender.launcher:
+        parser.error(f"{contender.name} runs its own server ({contender.launcher}), not uvicorn")
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
     if contender.urlconf:
         os.environ["BENCH_URLCONF"] = contender.urlconf

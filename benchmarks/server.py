@@ -1,13 +1,17 @@
-"""Start and stop a contender's server process (``benchmarks.serve``) from the orchestrator.
+"""Start and stop a contender's server process from the orchestrator.
 
-Each server gets a free port on 127.0.0.1, the orchestrator's environment (so
-``DATABASE_URL`` and ``BENCH_CONN_MAX_AGE`` reach it) and a log file in the work
-directory; it counts as ready once it answers any HTTP request. Instrumented servers
-report query counts and memory peaks (see ``benchmarks.instrument``) and are never timed.
+ASGI contenders run under uvicorn (``benchmarks.serve``); a contender with a server of
+its own (django-bolt) gives its command line through its ``launcher``. Each server
+gets a free port on 127.0.0.1, the orchestrator's environment (so ``DATABASE_URL``,
+``BENCH_PG_CONNECTIONS`` and ``BENCH_CONN_MAX_AGE`` reach it) plus the contender's own,
+and a log file in the work directory; it counts as ready once it answers any HTTP
+request. Instrumented servers report query counts and memory peaks (see
+``benchmarks.instrument``) and are never timed.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import subprocess
@@ -19,6 +23,7 @@ from typing import IO
 import httpx
 
 from benchmarks.config import REPO_ROOT, SETTINGS_MODULE, ensure_work_dir
+from benchmarks.contenders import get
 
 STARTUP_TIMEOUT = 90.0
 _INSTRUMENT_FLAGS = ("BENCH_COUNT_QUERIES", "BENCH_TRACE_MEMORY")
@@ -43,7 +48,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A contender served by uvicorn in a child process, for the length of a ``with`` block."""
+    """A contender served in a child process, for the length of a ``with`` block."""
 
     def __init__(self, contender: str, *, instrumented: bool = False) -> None:
         self.contender = contender
@@ -69,8 +74,14 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         if self.instrumented:
             env.update(dict.fromkeys(_INSTRUMENT_FLAGS, "1"))
+        contender = get(self.contender)
+        env.update(contender.environment)
+        if contender.launcher:
+            module, _, function = contender.launcher.partition(":")
+            command = getattr(importlib.import_module(module), function)("127.0.0.1", self.port)
+        else:
+            command = [sys.executable, "-m", "benchmarks.serve", self.contender, "--port", str(self.port)]
         self._log = open(self.log_path, "wb")
-        command = [sys.executable, "-m", "benchmarks.serve", self.contender, "--port", str(self.port)]
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             self._wait_until_ready()

@@ -1,8 +1,11 @@
-"""The contenders: each an ASGI app factory, served by ``benchmarks.serve`` in its own process.
+"""The contenders, each served in its own process: ASGI apps by ``benchmarks.serve``, bolt by itself.
 
-``baseline`` is the hand-written limit, ``djfapi`` the testproject as generated, ``drf``
-and ``ninja`` the alternatives users would otherwise pick; ``trivial`` is not a
-contender but the empty app that measures the load generator's ceiling.
+``baseline`` is the careful hand-written limit (every ratio is to it), ``djfapi`` the
+testproject as generated, ``bolt`` django-bolt on the baseline's database work (its
+own Rust server, in its own virtualenv), ``drf`` and ``ninja`` the alternatives users
+would otherwise pick. ``instances``, the earlier baseline that builds model
+instances, runs only when named. ``trivial`` is not a contender but the empty app
+that measures the load generator's ceiling.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ class Contender:
     label: str
     factory: str  # "module:function" returning the ASGI app; Django is set up before it is imported
     urlconf: str | None = None  # for contenders served by Django's own ASGI handler
+    launcher: str | None = None  # "module:function(host, port) -> argv" for a server of its own (not uvicorn)
+    environment: tuple[tuple[str, str], ...] = ()  # set for its server process
+    default: bool = True  # part of a run that names no contenders
 
 
 CONTENDERS: dict[str, Contender] = {
@@ -23,6 +29,13 @@ CONTENDERS: dict[str, Contender] = {
     for c in (
         Contender("baseline", "hand-written FastAPI + ORM", "benchmarks.contenders.baseline:create"),
         Contender("djfapi", "djfapi (testproject)", "benchmarks.contenders.djfapi_app:create"),
+        Contender(
+            "bolt",
+            "django-bolt",
+            "benchmarks.contenders.bolt.api:api",
+            launcher="benchmarks.contenders.bolt.venv:command",
+            environment=(("BENCH_BOLT", "1"),),
+        ),
         Contender(
             "drf",
             "Django REST framework",
@@ -35,8 +48,16 @@ CONTENDERS: dict[str, Contender] = {
             "benchmarks.contenders.ninja_api:create",
             urlconf="benchmarks.contenders.ninja_api",
         ),
+        Contender(
+            "instances",
+            "hand-written FastAPI + ORM with model instances (the earlier baseline)",
+            "benchmarks.contenders.instances:create",
+            default=False,
+        ),
     )
 }
+
+DEFAULT_CONTENDERS = tuple(name for name, contender in CONTENDERS.items() if contender.default)
 
 TRIVIAL = Contender("trivial", "bare ASGI app", "benchmarks.contenders.trivial:create")
 
