@@ -10,13 +10,16 @@ at the same path, guarded like its ``GET``. How it fits together:
   wake-ups saying "new events", never carrying them;
 * ``hub``: per process, follows the outbox up to the id below which nothing can
   still appear, and keeps the newest events in memory;
-* ``stream`` / ``visibility`` / ``transports`` / ``routes``: one subscriber's
-  position, what it may see, how it is framed, and the routes;
+* ``fanout`` / ``sharing`` / ``visibility``: groups of identical subscribers, which of
+  them may share a verdict or a rendering (the sharing rule), and what each may see —
+  evaluated for all groups of a node at once, in the feed's own threads (``workers``);
+* ``stream`` / ``transports`` / ``routes``: one subscriber's position, how it is
+  framed, and the routes;
 * ``outbox``: reading and pruning (``prune_events``, ``manage.py djfapi_prune_events``).
 
 Settings (``DJFAPI``): ``LIVE_HEARTBEAT``, ``LIVE_RETENTION``, ``LIVE_SEND_TIMEOUT``,
 ``LIVE_REDIS_URL``, ``LIVE_POLL_INTERVAL``, ``LIVE_PRUNE_INTERVAL``,
-``LIVE_GAP_TIMEOUT``, ``LIVE_CHANNEL`` (see ``djfapi.conf``).
+``LIVE_GAP_TIMEOUT``, ``LIVE_CHANNEL``, ``LIVE_THREADS`` (see ``djfapi.conf``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ The hub starts with its first stream and stops with its last: a wake-up listener
 ``LISTEN``-ing psycopg connection, or a Redis subscription), a safety poll every
 ``DJFAPI["LIVE_POLL_INTERVAL"]`` seconds (default 2) so that a lost wake-up never loses
 an event, and the pruning of old events every ``DJFAPI["LIVE_PRUNE_INTERVAL"]`` seconds
-(default 600). All database work runs in djfapi's signalled worker threads.
+(default 600). All database work runs in the feed's own worker threads (``workers``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ from djfapi.conf import setting
 from djfapi.errors import ServiceUnavailable
 from djfapi.live import listeners, outbox, shutdown, wakeups
 from djfapi.live.outbox import Event, Snapshot
-from djfapi.utils.fastapi_django import request_signalling, run_signalled
+from djfapi.live.workers import run_in_feed
+from djfapi.utils.fastapi_django import request_signalling
 
 logger = logging.getLogger("djfapi.live")
 
@@ -179,7 +180,7 @@ class Hub:
 
     async def _prune(self) -> None:
         try:
-            deleted = await run_signalled(_prune)
+            deleted = await run_in_feed(_prune)
         except Exception as error:  # pruning is housekeeping: the next round tries again
             logger.warning("djfapi.live: pruning the outbox failed: %s", error)
             return
@@ -235,14 +236,14 @@ class Hub:
     async def _read(self) -> bool:
         """Advance the horizon as far as it goes; True when an open gap holds it back."""
         if self.settled_through is None:
-            self.vendor = await run_signalled(_vendor)
-            newest = await run_signalled(_newest_id)
+            self.vendor = await run_in_feed(_vendor)
+            newest = await run_in_feed(_newest_id)
             start = newest if self.vendor == "sqlite" else max(newest - STARTUP_WINDOW, 0)
             self._tail_floor = start
             self._advance(start, [])
         while True:
             assert self.settled_through is not None
-            events, snapshot = await run_signalled(_read_after, after=self.settled_through, limit=READ_BATCH)
+            events, snapshot = await run_in_feed(_read_after, after=self.settled_through, limit=READ_BATCH)
             accepted, blocked = self._settle(events, snapshot)
             if accepted or blocked is not None:
                 self._advance(blocked if blocked is not None else accepted[-1].id, accepted)
@@ -318,21 +319,25 @@ class Hub:
             return self.version != version
         return True
 
-    async def events_after(self, position: int, model: str, limit: int) -> tuple[list[Event], int]:
-        """Up to ``limit`` settled events of ``model`` after ``position``, and the position they reach."""
-        horizon = self.settled_through
-        assert horizon is not None
+    async def events_after(
+        self, position: int, model: str, limit: int, *, through: int | None = None
+    ) -> tuple[list[Event], int]:
+        """Up to ``limit`` settled events of ``model`` after ``position`` (up to ``through``, if given),
+        and the position they reach."""
+        assert self.settled_through is not None
+        horizon = self.settled_through if through is None else min(through, self.settled_through)
         if position >= horizon:
             return [], position
         if position >= self._tail_floor:
             found: list[Event] = []
-            for event in self._tail[bisect.bisect_right(self._tail_ids, position) :]:
+            first, last = bisect.bisect_right(self._tail_ids, position), bisect.bisect_right(self._tail_ids, horizon)
+            for event in self._tail[first:last]:
                 if event.model == model:
                     found.append(event)
                     if len(found) == limit:
                         return found, event.id
             return found, horizon
-        page = await run_signalled(_read_page, model=model, after=position, through=horizon, limit=limit)
+        page = await run_in_feed(_read_page, model=model, after=position, through=horizon, limit=limit)
         return page, (page[-1].id if len(page) == limit else horizon)
 
 

@@ -8,30 +8,30 @@ memory, not a growing backlog; a reader that cannot take a page within
 ``DJFAPI["LIVE_SEND_TIMEOUT"]`` seconds (default 30) is closed (``slow_consumer``) and
 resumes from its last event id.
 
-Streams with the same node, path and caller (identity, grants, ``crt``) share the
-visibility queries and the rendering of each event (``Shared``): 200 tabs of one
-dashboard cost one query per page, not 200.
+A stream belongs to the group of identical callers (``fanout.Group``), whose verdicts
+are worked out once for all of them by the node's live lane, together with every other
+group's (see ``djfapi.live.fanout`` and ``djfapi.live.sharing``). The group wakes the
+stream only when an event is for it; a stream moves its position past events that
+were not for it when it next wakes, without reading them again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import Error as DatabaseError
 
 from djfapi.conf import setting
 from djfapi.errors import ServiceUnavailable
-from djfapi.live import outbox, visibility
-from djfapi.live.capture import DELETE, object_key
+from djfapi.live import outbox
+from djfapi.live.capture import DELETE
+from djfapi.live.fanout import Fanout, Group, fanout
 from djfapi.live.hub import Hub, current_hub
 from djfapi.live.outbox import Event, Origin
-from djfapi.live.visibility import Verdict
 from djfapi.routing import queries
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
@@ -42,9 +42,7 @@ if TYPE_CHECKING:
 PAGE = 100
 SETTLE_WAIT = 1.0  # seconds a new stream waits for ids missing at its start to settle, to name its position
 SETTLE_RUNS = 64  # runs of missing ids beyond which it does not try
-SHARED_CACHE = 1024  # verdicts kept per group of identical subscribers
 SHOWN_LIMIT = 10_000  # objects a stream remembers having shown (for hard deletes under a custom filter)
-_PER_TOKEN = {"exp", "iat", "nbf", "jti"}
 
 
 def heartbeat() -> float:
@@ -71,33 +69,6 @@ class Transport(Protocol):
     async def send_ping(self, position: int) -> None: ...
 
     async def close(self, reason: str, message: str) -> None: ...
-
-
-@dataclass
-class Shared:
-    """Verdicts of one group of identical subscribers, computed once for all of them."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    verdicts: OrderedDict[int, Verdict] = field(default_factory=OrderedDict)
-    streams: int = 0
-
-    def store(self, verdicts: Mapping[int, Verdict]) -> None:
-        self.verdicts.update(verdicts)
-        while len(self.verdicts) > SHARED_CACHE:
-            self.verdicts.popitem(last=False)
-
-
-def sharing_key(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any]) -> Hashable:
-    """Subscribers with equal keys see exactly the same events with the same bodies.
-
-    The token's claims count except its validity times and id; so does what the caller
-    was granted (which ``JWTTokenDjangoPermissions`` reads from the database).
-    """
-    path = tuple(sorted((name, str(value)) for name, value in ids.items()))
-    if access is None:
-        return (id(node), path, None)
-    claims = json.dumps(access.token.model_dump(exclude=_PER_TOKEN), sort_keys=True, default=str)
-    return (id(node), path, claims, str(access.scope), tuple(sorted(access.granted_scopes)))
 
 
 @dataclass(frozen=True)
@@ -128,7 +99,6 @@ def prepare(
 prepare_signalled = request_signalling(prepare)
 _origin = request_signalling(outbox.origin)
 _first_late = request_signalling(outbox.first_late)
-_evaluate = request_signalling(visibility.evaluate)
 
 
 class Stream:
@@ -149,15 +119,10 @@ class Stream:
         self.start = start
         self.label = node.model._meta.label_lower
         self.deadline = access.token.exp + leeway if access is not None else None
-        self.parent_key = (
-            (node.parent_field.attname, object_key(node.parent.model, ids[node.parent.id_name]))
-            if node.parent is not None
-            else None
-        )
-        self.key = sharing_key(node, access, ids)
         self.shown: OrderedDict[str, None] | None = OrderedDict() if node.has_custom_filter else None
         self.hub: Hub | None = None
-        self.shared: Shared | None = None
+        self.fanout: Fanout | None = None
+        self.group: Group | None = None
         self.position = 0
         self.reset: str | None = None  # why the requested position cannot be resumed from
         self.origin: Origin | None = None  # a stream that starts now: what is history
@@ -176,11 +141,8 @@ class Stream:
         hub = current_hub()
         await hub.attach()
         self.hub = hub
-        shared = hub.shared.get(self.key)
-        if shared is None:
-            shared = hub.shared[self.key] = Shared()
-        shared.streams += 1
-        self.shared = shared
+        self.fanout = fanout(hub, self.node)
+        self.group = self.fanout.join(self.access, self.ids)
         horizon = hub.settled_through
         assert horizon is not None
         self.reset = self._reset_reason(horizon)
@@ -222,11 +184,9 @@ class Stream:
         return None
 
     def close(self) -> None:
-        if self.shared is not None and self.hub is not None:
-            self.shared.streams -= 1
-            if self.shared.streams == 0:
-                self.hub.shared.pop(self.key, None)
-            self.shared = None
+        if self.group is not None and self.fanout is not None:
+            self.fanout.leave(self.group)
+            self.group = None
         if self.hub is not None:
             self.hub.detach()
             self.hub = None
@@ -270,6 +230,8 @@ class Stream:
         await self._follow(hub, transport)
 
     async def _follow(self, hub: Hub, transport: Transport) -> None:
+        group = self.group
+        assert group is not None
         interval = heartbeat()
         next_ping = time.monotonic() + interval
         while True:
@@ -279,37 +241,49 @@ class Stream:
             if self.deadline is not None and time.time() >= self.deadline:
                 await transport.close("token_expired", "The token has expired; reconnect with a new one.")
                 return
-            version = hub.version
-            events, reached = await hub.events_after(self.position, self.label, PAGE)
-            if self.origin is not None:
-                origin = self.origin
-                events = [event for event in events if not origin.is_history(event.id)]
-                if reached >= origin.through:
-                    self.origin = None  # past what was history: nothing more to skip
-            if events:
-                sent = await self._deliver(events, transport)
-                if sent:
+            if group.failure is not None:
+                raise group.failure
+            version = group.version
+            if not self._up_to_date(group):
+                events, reached = await hub.events_after(self.position, self.label, PAGE, through=group.through)
+                if self.origin is not None:
+                    origin = self.origin
+                    events = [event for event in events if not origin.is_history(event.id)]
+                    if reached >= origin.through:
+                        self.origin = None  # past what was history: nothing more to skip
+                if events and await self._deliver(group, events, transport):
                     next_ping = time.monotonic() + interval
-            self.position = reached
-            assert hub.settled_through is not None
-            if reached < hub.settled_through:
+                self.position = max(self.position, reached)
                 continue
             waits = [next_ping - time.monotonic()]
             if self.deadline is not None:
                 waits.append(self.deadline - time.time())
-            moved = await hub.wait(version, max(min(waits), 0.0))
+            moved = await group.wait(version, max(min(waits), 0.0))
             if not moved and time.monotonic() >= next_ping:
+                self._up_to_date(group)
                 await transport.send_ping(self.position)
                 next_ping = time.monotonic() + interval
 
-    async def _deliver(self, events: list[Event], transport: Transport) -> int:
-        if self.parent_key is not None:
-            attname, parent = self.parent_key
-            events = [event for event in events if event.refs.get(attname) == parent]
+    def _up_to_date(self, group: Group) -> bool:
+        """Whether nothing up to the group's position is left to send; moves past what was not for us."""
+        if self.position < group.through and group.quiet_after(self.position):
+            self.position = group.through
+            if self.origin is not None and self.position >= self.origin.through:
+                self.origin = None
+        return self.position >= group.through
+
+    async def _deliver(self, group: Group, events: list[Event], transport: Transport) -> int:
+        events = group.relevant(events)
         if not events:
             return 0
+        verdicts = {event.id: verdict for event in events if (verdict := group.verdict(event.id)) is not None}
+        missing = [event for event in events if event.id not in verdicts]
+        if missing:
+            assert self.fanout is not None
+            verdicts.update(await self.fanout.catch_up.verdicts(group, missing))
         sent = 0
-        for event, verdict in await self._verdicts(events):
+        for event in events:
+            verdict = verdicts[event.id]
             if verdict.frame is None:
                 continue
             if verdict.if_shown and (self.shown is None or event.object_id not in self.shown):
@@ -318,17 +292,6 @@ class Stream:
             sent += 1
             self._remember(event)
         return sent
-
-    async def _verdicts(self, events: list[Event]) -> list[tuple[Event, Verdict]]:
-        shared = self.shared
-        assert shared is not None
-        async with shared.lock:
-            missing = [event for event in events if event.id not in shared.verdicts]
-            fresh: Mapping[int, Verdict] = {}
-            if missing:
-                fresh = await run_signalled(_evaluate, node=self.node, access=self.access, ids=self.ids, events=missing)
-                shared.store(fresh)
-            return [(event, fresh.get(event.id) or shared.verdicts[event.id]) for event in events]
 
     def _remember(self, event: Event) -> None:
         if self.shown is None:
