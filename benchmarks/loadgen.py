@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -107,11 +108,28 @@ def cpu_seconds(pid: int | None) -> tuple[float, float, float] | None:
             fields = [int(value) for value in stat.readline().split()[1:]]
         machine = sum(fields[:3]) + sum(fields[5:8])  # user nice system, irq softirq steal
         own = _process_ticks("self")
-        server = _process_ticks(str(pid)) if pid else 0
+        server = sum(_process_ticks(str(each)) for each in _with_descendants(pid)) if pid else 0
     except (OSError, ValueError, IndexError):
         return None
     tick = os.sysconf("SC_CLK_TCK")
     return machine / tick, server / tick, own / tick
+
+
+def _with_descendants(pid: int) -> list[int]:
+    """``pid`` and the processes below it: a server may serve from worker processes (Granian does)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(parents.get(current, ()))
+    return found
 
 
 def _process_ticks(pid: str) -> int:

@@ -1,10 +1,11 @@
-"""Serve one contender under uvicorn: ``python -m benchmarks.serve NAME --port PORT``.
+"""Serve one contender: ``python -m benchmarks.serve NAME --port PORT``.
 
-One process, one worker, uvicorn's defaults otherwise (its fastest installed event
-loop and HTTP parser; no access log). Django is set up with ``benchmarks.settings``
-before the contender's module is imported. With ``BENCH_COUNT_QUERIES`` or
-``BENCH_TRACE_MEMORY`` in the environment the app is wrapped in
-``benchmarks.instrument.Instrumented``.
+One process, one worker, on the contender's ASGI server: uvicorn with its defaults
+(its fastest installed event loop and HTTP parser; no access log), or Granian (its
+Rust HTTP stack, the asyncio loop on uvloop, one runtime thread) for a contender that
+names it. Django is set up with ``benchmarks.settings`` before the contender's module
+is imported. With ``BENCH_COUNT_QUERIES`` or ``BENCH_TRACE_MEMORY`` in the environment
+the app is wrapped in ``benchmarks.instrument.Instrumented``.
 """
 
 from __future__ import annotations
@@ -12,27 +13,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from benchmarks.config import SETTINGS_MODULE
+
+_CONTENDER_VARIABLE = "BENCH_SERVE_CONTENDER"  # how Granian's worker learns what to build
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
-    parser.add_argument("contender")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-
+def build(name: str) -> Callable[..., Any]:
+    """The contender's ASGI app, Django set up first (and instrumented when asked)."""
     from benchmarks.contenders import get
 
-    contender = get(args.contender)
-    if contender.launcher:
-        parser.error(f"{contender.name} runs its own server ({contender.launcher}), not uvicorn")
+    contender = get(name)
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
     if contender.urlconf:
         os.environ["BENCH_URLCONF"] = contender.urlconf
@@ -48,10 +45,53 @@ def main(argv: Sequence[str] | None = None) -> None:
         from benchmarks.instrument import Instrumented
 
         app = Instrumented(app, count_queries=count_queries, trace_memory=trace_memory)
+    return app
+
+
+def granian_app() -> Callable[..., Any]:
+    """Granian's factory target: its worker process builds the app itself."""
+    return build(os.environ[_CONTENDER_VARIABLE])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
+    parser.add_argument("contender")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    from benchmarks.contenders import get
+
+    contender = get(args.contender)
+    if contender.launcher:
+        parser.error(f"{contender.name} runs its own server ({contender.launcher}), not benchmarks.serve")
+    if contender.server == "granian":
+        _serve_granian(contender.name, args.host, args.port)
+        return
+    app = build(contender.name)
 
     import uvicorn
 
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def _serve_granian(name: str, host: str, port: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    os.environ[_CONTENDER_VARIABLE] = name
+    Granian(
+        "benchmarks.serve:granian_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.uvloop,
+        log_level=LogLevels.warning,
+        log_access=False,
+    ).serve()
 
 
 if __name__ == "__main__":

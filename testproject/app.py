@@ -24,6 +24,9 @@ at `/health` and `/health/ready`.
 
 def create_app() -> FastAPI:
     """A fresh demo app; sets Django up with the demo's settings unless it already is."""
+    # Sentry reads its DSN from the settings too, so name them before it starts
+    # (``uvicorn testproject.asgi:app`` in a shell that never set the variable).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
     init_sentry(os.environ.get("SENTRY_DSN"))  # Sentry only when a DSN is configured
     return djfapi.create_app(
         "testproject.api:router",

@@ -296,3 +296,20 @@ def test_the_websocket_feed_works_under_uvicorn_after_the_documented_install(ser
     assert created.status_code == 201, created.text
     assert (event["event"], event["object_id"], event["data"]["name"]) == ("INSERT", created.json()["id"], "Live")
     assert "No supported WebSocket library" not in served_demo.stderr_path.read_text()
+
+
+def test_the_asgi_entry_point_loads_in_a_shell_that_names_no_settings(tmp_path: Path) -> None:
+    """``uvicorn testproject.asgi:app`` (or Granian) as documented, DJANGO_SETTINGS_MODULE unset."""
+    env = _child_env()
+    env.pop("DJANGO_SETTINGS_MODULE")
+    env.pop("SENTRY_DSN", None)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import testproject.asgi as entry; print(type(entry.app).__name__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "FastAPI"

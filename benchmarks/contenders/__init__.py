@@ -4,8 +4,10 @@
 testproject as generated, ``bolt`` django-bolt on the baseline's database work (its
 own Rust server, in its own virtualenv), ``drf`` and ``ninja`` the alternatives users
 would otherwise pick. ``instances``, the earlier baseline that builds model
-instances, runs only when named. ``trivial`` is not a contender but the empty app
-that measures the load generator's ceiling.
+instances, and ``djfapi-granian``, the same djfapi app served by Granian instead of
+uvicorn (the serving option ``docs/deployment.md`` describes), run only when named.
+``trivial`` is not a contender but the empty app that measures the load generator's
+ceiling.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Contender:
     launcher: str | None = None  # "module:function(host, port) -> argv" for a server of its own (not uvicorn)
     environment: tuple[tuple[str, str], ...] = ()  # set for its server process
     default: bool = True  # part of a run that names no contenders
+    server: str = "uvicorn"  # the ASGI server of ``benchmarks.serve``: "uvicorn" or "granian"
 
 
 CONTENDERS: dict[str, Contender] = {
@@ -47,6 +50,13 @@ CONTENDERS: dict[str, Contender] = {
             "django-ninja",
             "benchmarks.contenders.ninja_api:create",
             urlconf="benchmarks.contenders.ninja_api",
+        ),
+        Contender(
+            "djfapi-granian",
+            "djfapi (testproject) on Granian",
+            "benchmarks.contenders.djfapi_app:create",
+            default=False,
+            server="granian",
         ),
         Contender(
             "instances",
