@@ -58,6 +58,17 @@ IF_MATCH = keyword(
     str | None,
     Header(None, max_length=1024, description="Only write when the object still has one of these ETags (else 412)"),
 )
+FIELDS = keyword(
+    "fields",
+    str | None,
+    Query(
+        None,
+        max_length=2000,
+        description="Answer with only these fields, comma-separated; dots select inside nested ones "
+        "('id,name,departments.name'). Fields left out are not read at all. The answer then lacks the "
+        "read schema's other fields.",
+    ),
+)
 IF_NONE_MATCH = keyword(
     "if_none_match",
     str | None,
@@ -106,6 +117,7 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
                 Query(None, description="Sort terms, repeatable; '-' for descending. The primary key breaks ties."),
             ),
             keyword("total", bool, Query(False, description="Add the number of filtered rows as 'total'")),
+            FIELDS,
         ]
     if spec.action == "aggregate":
         table = node.aggregates
@@ -127,7 +139,7 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
         # Body() inside Annotated: FastAPI keeps the union's discriminator only that way.
         return [keyword("body", Annotated[create_body(node), Body()])]
     if spec.action == "get":
-        return [IF_NONE_MATCH]
+        return [IF_NONE_MATCH, FIELDS]
     if spec.action == "delete":
         return [IF_MATCH]
     schema = node.patch_schema if spec.action == "update" else node.update_body

@@ -1,0 +1,21 @@
+"""The resource features a client front end leans on: ``?fields=`` for a table's columns,
+``?dry_run=true`` for a form that checks as the user types, ``OPTIONS`` for which buttons
+to grey out, and a product's tags (many-to-many)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import auth
+from tests.test_api import create_shop
+
+
+def test_a_table_of_shops_reads_only_its_columns(client: TestClient) -> None:
+    shop = create_shop(client, products=[{"name": "Tea", "price": "4.50"}])
+    listed = client.get("/shops?fields=name,products.name", headers=auth("alice"))
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"items": [{"name": "Corner Shop", "products": [{"name": "Tea"}]}]}
+    assert client.get(f"/shops/{shop['id']}?fields=id", headers=auth("alice")).json() == {"id": shop["id"]}
+    refused = client.get("/shops?fields=name,products.colour", headers=auth("alice"))
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "fields"]
