@@ -69,6 +69,15 @@ FIELDS = keyword(
         "read schema's other fields.",
     ),
 )
+DRY_RUN = keyword(
+    "dry_run",
+    bool,
+    Query(
+        False,
+        description="Validate and run the whole write — checks, hooks, constraints — then roll it back: the "
+        "answer is what the write would return (or its error); nothing is stored and no change is published.",
+    ),
+)
 IF_NONE_MATCH = keyword(
     "if_none_match",
     str | None,
@@ -137,13 +146,13 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
         return parameters
     if spec.action == "create":
         # Body() inside Annotated: FastAPI keeps the union's discriminator only that way.
-        return [keyword("body", Annotated[create_body(node), Body()])]
+        return [keyword("body", Annotated[create_body(node), Body()]), DRY_RUN]
     if spec.action == "get":
         return [IF_NONE_MATCH, FIELDS]
     if spec.action == "delete":
         return [IF_MATCH]
     schema = node.patch_schema if spec.action == "update" else node.update_body
-    return [keyword("body", schema, Body()), IF_MATCH]
+    return [keyword("body", schema, Body()), IF_MATCH, DRY_RUN]
 
 
 def create_body(node: DjangoRouterSchema) -> Any:

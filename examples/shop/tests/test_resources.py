@@ -4,6 +4,7 @@ to grey out, and a product's tags (many-to-many)."""
 
 from __future__ import annotations
 
+from catalog.models import Product
 from fastapi.testclient import TestClient
 
 from tests.conftest import auth
@@ -19,3 +20,13 @@ def test_a_table_of_shops_reads_only_its_columns(client: TestClient) -> None:
     refused = client.get("/shops?fields=name,products.colour", headers=auth("alice"))
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["query", "fields"]
+
+
+def test_a_product_form_checks_as_the_user_types(client: TestClient) -> None:
+    shop = create_shop(client)
+    path = f"/shops/{shop['id']}/products?dry_run=true"
+    checked = client.post(path, json={"name": "Tea", "price": "4.50"}, headers=auth("alice"))
+    assert checked.status_code == 201, checked.text
+    assert checked.json()["name"] == "Tea"
+    assert client.post(path, json={"name": "Tea", "price": "-1"}, headers=auth("alice")).status_code == 422
+    assert not Product.objects.exists()  # checked, never stored
