@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import pydantic
 from fastapi import APIRouter, Body, Header, Path, Query
 
-from djfapi.routing import endpoints, writes
+from djfapi.routing import endpoints, metadata, writes
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
 from djfapi.routing.custom import build_custom_route
-from djfapi.routing.openapi import operation_docs
+from djfapi.routing.openapi import error_responses, operation_docs, scopes_text
 from djfapi.routing.responses import list_response_model
 from djfapi.routing.route import one_or_many
 from djfapi.routing.signature import endpoint_signature, keyword, path_id_names
@@ -183,12 +183,14 @@ def add_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
             build_custom_route(node, custom, router)
     for spec in (s for s in table if not s.detail):
         add_route(node, router, spec)
+    add_options_route(node, router, detail=False)
     if node.subscribe:  # "/companies/subscribe" too must come before "/companies/{company_id}"
         from djfapi.live.routes import add_subscribe_routes
 
         add_subscribe_routes(node, router)
     for spec in (s for s in table if s.detail):
         add_route(node, router, spec)
+    add_options_route(node, router, detail=True)
     for custom in node.custom_endpoints:
         if custom.detail:
             build_custom_route(node, custom, router)
@@ -217,4 +219,47 @@ def add_route(node: DjangoRouterSchema, router: APIRouter, spec: RouteSpec) -> N
         name=operation_id,
         tags=list[str | Enum](node.tags),
         **docs,
+    )
+
+
+#: Per-caller metadata: the methods and fields this caller may use here (``djfapi.routing.metadata``).
+OPTIONS_BODY = {
+    "type": "object",
+    "properties": {
+        "methods": {"type": "array", "items": {"type": "string"}},
+        "fields": {
+            "type": "object",
+            "properties": {
+                use: {"type": "array", "items": {"type": "string"}}
+                for use in ("readable", "writable", "filterable", "orderable")
+            },
+        },
+    },
+}
+
+
+def add_options_route(node: DjangoRouterSchema, router: APIRouter, *, detail: bool) -> None:
+    """``OPTIONS`` on the collection or item path: any valid token may ask; the answer is theirs."""
+    scopes: tuple[str, ...] | None = () if node.security is not None else None
+    handler = metadata.item_options if detail else metadata.collection_options
+    endpoint = endpoints.signalled_endpoint(node, handler, scopes=scopes, id_names=path_id_names(node, detail=detail))
+    endpoint.__signature__ = endpoint_signature(node, detail=detail, scopes=scopes)  # type: ignore[attr-defined]
+    operation_id = f"{node.operation_prefix}_{'item' if detail else 'collection'}_options"
+    endpoint.__name__ = operation_id
+    label = str(node.model._meta.verbose_name) if detail else node.name
+    router.add_api_route(
+        node.item_path if detail else node.collection_path,
+        endpoint,
+        methods=["OPTIONS"],
+        operation_id=operation_id,
+        name=operation_id,
+        tags=list[str | Enum](node.tags),
+        summary=f"What the caller may do with {'this ' + label if detail else node.name}",
+        description="Answers `Allow` and the methods and fields (readable, writable, filterable, orderable) this "
+        "caller may use here, from the same scopes, row filters and field scopes the routes enforce. "
+        + scopes_text(scopes, node.security is not None),
+        responses={
+            200: {"content": {"application/json": {"schema": OPTIONS_BODY}}},
+            **error_responses(node, detail=detail, method="OPTIONS"),
+        },
     )

@@ -30,3 +30,17 @@ def test_a_product_form_checks_as_the_user_types(client: TestClient) -> None:
     assert checked.json()["name"] == "Tea"
     assert client.post(path, json={"name": "Tea", "price": "-1"}, headers=auth("alice")).status_code == 422
     assert not Product.objects.exists()  # checked, never stored
+
+
+def test_the_shop_page_asks_which_buttons_to_show(client: TestClient) -> None:
+    shop = create_shop(client)
+    mine = client.options(f"/shops/{shop['id']}", headers=auth("alice"))
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["methods"] == ["DELETE", "GET", "OPTIONS", "PATCH", "PUT"]
+    assert mine.headers["allow"] == "DELETE, GET, OPTIONS, PATCH, PUT"
+    # a customer may look at the shop, not change it
+    assert client.options(f"/shops/{shop['id']}", headers=auth("bob")).json()["methods"] == ["GET", "OPTIONS"]
+    # another shopkeeper of the tenant ("own" scopes) cannot see it at all: 404, as GET answers
+    assert client.options(f"/shops/{shop['id']}", headers=auth("frank")).status_code == 404
+    reviews = client.options(f"/shops/{shop['id']}/products", headers=auth("bob")).json()
+    assert reviews["methods"] == ["GET", "OPTIONS"] and reviews["fields"]["writable"] == []
