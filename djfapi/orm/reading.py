@@ -66,6 +66,12 @@ def _compile(f: FieldMapping) -> Reader:
     get = _method_getter(f.method) if f.method is not None else _attribute_getter(f.path)
     if f.kind is FieldKind.VALUE:
         return get
+    if f.kind is FieldKind.IDS:
+
+        def read_ids(instance: Any) -> list[Any]:
+            return [row.pk for row in get(instance).all()]  # prefetched by the plan
+
+        return read_ids
     assert f.nested is not None
     nested = f.nested
     if f.kind is FieldKind.OBJECT:

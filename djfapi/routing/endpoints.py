@@ -61,25 +61,33 @@ class RequestContext:
 
     def write_context(self) -> writing.WriteContext:
         return writing.WriteContext(
-            access=self.access, reference_exists=self._reference_exists, owners=self.node.root.owner_columns
+            access=self.access,
+            reference_exists=self._reference_exists,
+            owners=self.node.root.owner_columns,
+            visible_references=self._visible_references,
         )
 
-    def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
-        """Whether the body may point ``field`` at ``value`` (else: the answer for a missing row).
+    def _referable(self, target: type[models.Model]) -> QuerySet[Any]:
+        """The rows of ``target`` a body may point at (any other id reads as a missing row).
 
         A target that is a node of the tree must be reachable through the ancestors
         the written row shares with it; any other model through its default filter.
         """
-        target = field.related_model
         node = self.node.root.node_for_model(target)
         if node is not None:
-            rows = queries.rows_reachable(node, self.access, self._written_chain())
-        else:
-            rows = target._default_manager.filter(queries.default_objects_filter(target, self.access))
+            return queries.rows_reachable(node, self.access, self._written_chain())
+        return target._default_manager.filter(queries.default_objects_filter(target, self.access))
+
+    def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
+        """Whether the body may point ``field`` at ``value`` (else: the answer for a missing row)."""
         try:
-            return rows.filter(pk=value).exists()
+            return self._referable(field.related_model).filter(pk=value).exists()
         except (ValueError, TypeError):
             return False
+
+    def _visible_references(self, target: type[models.Model], values: Sequence[Any]) -> set[Any]:
+        """Which of ``values`` (primary keys of ``target``) a body may point at: one query for all."""
+        return set(self._referable(target).filter(pk__in=values).values_list("pk", flat=True))
 
     def _written_chain(self) -> dict[DjangoRouterSchema, Any]:
         """The written row's ancestors (and itself) with their primary keys; None while it is created."""
