@@ -47,6 +47,7 @@ SAMPLES = {
     "department_id": None,
     "salary": "5.00",
     "hired_at": "2026-01-01",
+    "skill_ids": [],
 }
 MINIMAL = {companies: {"name": "Probe"}, employees: {"user_id": "probe-user", "hired_at": "2026-01-01"}}
 FULL_UPDATE = {companies: {"name": "Probe", "status": "active"}, employees: {"type": "ADMIN", "hired_at": "2026-01-01"}}

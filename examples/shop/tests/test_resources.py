@@ -8,7 +8,7 @@ from catalog.models import Product
 from fastapi.testclient import TestClient
 
 from tests.conftest import auth
-from tests.test_api import create_shop
+from tests.test_api import create_product, create_shop
 
 
 def test_a_table_of_shops_reads_only_its_columns(client: TestClient) -> None:
@@ -44,3 +44,23 @@ def test_the_shop_page_asks_which_buttons_to_show(client: TestClient) -> None:
     assert client.options(f"/shops/{shop['id']}", headers=auth("frank")).status_code == 404
     reviews = client.options(f"/shops/{shop['id']}/products", headers=auth("bob")).json()
     assert reviews["methods"] == ["GET", "OPTIONS"] and reviews["fields"]["writable"] == []
+
+
+def test_products_carry_their_shops_tags(client: TestClient) -> None:
+    shop = create_shop(client)
+    tags = f"/shops/{shop['id']}/tags"
+    organic = client.post(tags, json={"name": "organic"}, headers=auth("alice")).json()
+    vegan = client.post(tags, json={"name": "vegan"}, headers=auth("alice")).json()
+    product = create_product(client, shop["id"], tag_ids=[organic["id"], vegan["id"]])
+    assert product["tag_ids"] == [organic["id"], vegan["id"]]
+    path = f"/shops/{shop['id']}/products/{product['id']}"
+    assert client.patch(path, json={"tag_ids": [vegan["id"]]}, headers=auth("alice")).json()["tag_ids"] == [vegan["id"]]
+    assert client.patch(path, json={"price": "5.00"}, headers=auth("alice")).json()["tag_ids"] == [vegan["id"]]
+    # another shop's tag is refused like a tag that does not exist
+    other = create_shop(client, "frank")
+    foreign = client.post(f"/shops/{other['id']}/tags", json={"name": "local"}, headers=auth("frank")).json()
+    refused = client.patch(path, json={"tag_ids": [foreign["id"]]}, headers=auth("alice"))
+    missing = client.patch(path, json={"tag_ids": [foreign["id"] + 1000]}, headers=auth("alice"))
+    assert refused.status_code == missing.status_code == 409
+    assert refused.json()["detail"]["code"] == missing.json()["detail"]["code"]
+    assert Product.objects.get().tags.get().name == "vegan"
