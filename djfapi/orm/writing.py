@@ -217,6 +217,19 @@ def update(
     return instance
 
 
+def transfer(
+    instance: models.Model, mapping: SchemaMapping, body: pydantic.BaseModel, context: WriteContext, *, partial: bool
+) -> models.Model:
+    """Write ``body`` into ``instance`` and save it: created when it is new, else updated.
+
+    What upstream's ``transfer_to_orm`` did, for hand-written routes (see
+    ``djfapi.utils.pydantic_django``); the caller runs it in a transaction.
+    """
+    creating = instance._state.adding
+    _write(instance, mapping, body, context, partial=partial, creating=creating, loc=("body",))
+    return instance
+
+
 def owner_value(owner: models.Field, access: Access) -> Any:
     """The token's ``sub`` as a value of the owner column (403 when it cannot be one)."""
     target = owner.target_field if isinstance(owner, models.ForeignKey) else owner

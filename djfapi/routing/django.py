@@ -136,7 +136,7 @@ class DjangoRouterSchema:
         self.get_schema = get
         self.create_schema = create
         self.update_schema = update
-        self.list_schema = list or get
+        self.list_schema = _list_item_schema(name, list) if list is not None else get
         self.delete = delete
         self.delete_status = plain(delete_status)
         self._security = security
@@ -643,6 +643,20 @@ class DjangoRouterSchema:
                         f"{routes.route_path(self, spec)}). Give SecurityScopes({spec.scope}=[...]), or [] to accept "
                         f"any valid token."
                     )
+
+
+def _list_item_schema(name: str, schema: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
+    """``list=``: the schema of each listed item; upstream's list *response* (``{items: [...]}``) is unwrapped."""
+    fields = schema.model_fields
+    if set(fields) == {"items"}:
+        from djfapi.compat import deprecated
+        from djfapi.orm.mapping import FieldKind, nested_schema
+
+        kind, item = nested_schema(fields["items"].annotation)
+        if kind is FieldKind.LIST and item is not None:
+            deprecated(f"router schema {name!r}: list={schema.__name__} (a list response)", f"list={item.__name__}")
+            return item
+    return schema
 
 
 def partial_schema(schema: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
