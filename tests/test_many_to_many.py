@@ -222,3 +222,18 @@ def test_a_list_of_ids_of_a_one_to_many_relation_is_refused_at_definition_time()
 
     with pytest.raises(SchemaDefinitionError, match="relation to many rows"):
         DjangoRouterSchema(name="companies", model=Company, get=CompanyWithIds).router  # noqa: B018
+
+
+def test_a_changed_set_is_one_update_event_of_the_row(client: TestClient, acme: dict[str, Any]) -> None:
+    from djfapi.live.models import ChangeEvent
+
+    company, (python, sql, _) = acme["company"], acme["skills"]
+    employee = hire(client, company, skill_ids=[str(python.pk)]).json()
+    path = f"/companies/{company.pk}/employees/{employee['id']}"
+    events = list(ChangeEvent.objects.filter(object_id=employee["id"]).values_list("action", flat=True))
+    assert events == ["INSERT"]  # created with its skills: one event
+    client.patch(path, json={"skill_ids": [str(sql.pk)]}, headers=auth())  # removes one, adds one
+    client.patch(path, json={"type": "ADMIN", "skill_ids": []}, headers=auth())  # a column and the set
+    client.patch(path, json={"skill_ids": []}, headers=auth())  # nothing changes
+    events = list(ChangeEvent.objects.filter(object_id=employee["id"]).order_by("id").values_list("action", flat=True))
+    assert events == ["INSERT", "UPDATE", "UPDATE"]
