@@ -237,3 +237,32 @@ def test_a_changed_set_is_one_update_event_of_the_row(client: TestClient, acme: 
     client.patch(path, json={"skill_ids": []}, headers=auth())  # nothing changes
     events = list(ChangeEvent.objects.filter(object_id=employee["id"]).order_by("id").values_list("action", flat=True))
     assert events == ["INSERT", "UPDATE", "UPDATE"]
+
+
+class PlaylistIds(BaseModel):
+    name: str
+    genre_ids: list[int] = Field(orm_field="genres", max_items=2)
+
+
+class PlaylistIdsThroughInstances(PlaylistIds):
+    shout: str = Field(orm_method=lambda playlist: playlist.name.upper())
+
+
+# values: the playlists, their links up to 3 x 2 (+1) rows, and, as there are more, the first 2 of
+# each through a window function; instances: the playlists, their genres through a capped prefetch
+@pytest.mark.parametrize(
+    ("schema", "queries"), [(PlaylistIds, 3), (PlaylistIdsThroughInstances, 2)], ids=["values", "instances"]
+)
+def test_a_list_of_ids_is_capped_alike_by_both_readers(
+    shared_connection: None, schema: type[BaseModel], queries: int, django_assert_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    genres = [Genre.objects.create(name=f"G{index}") for index in range(4)]
+    for index in range(3):
+        Playlist.objects.create(name=f"P{index}").genres.set(genres[index:])
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(DjangoRouterSchema(name="playlists", model=Playlist, get=schema).router)
+    with TestClient(app) as client, django_assert_num_queries(queries):
+        items = client.get("/playlists").json()["items"]
+    # each playlist's first two genres in the genres' order (their key): the cap of Field(max_items=2)
+    assert [item["genre_ids"] for item in items] == [[g.pk for g in genres[index:][:2]] for index in range(3)]
