@@ -152,3 +152,20 @@ def test_instance_reads_shrink_their_prefetches_too(shared_connection: None, dja
             assert client.get("/shelves?fields=name").json() == {"items": [{"name": "First"}]}
         with django_assert_num_queries(2):
             assert client.get("/shelves/S1?fields=books.shout").json() == {"books": [{"shout": "DUNE"}]}
+
+
+def test_views_are_bounded_and_rebuilt_after_eviction(
+    client: TestClient, company: Company, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from djfapi.orm import selection
+    from testproject.api import companies
+
+    monkeypatch.setattr(companies._views, "size", 3)
+    monkeypatch.setattr(selection._views, "size", 5)
+    asked = ["id", "name", "status", "id,name", "id,status", "name,status", "tenant_id", "created_at"]
+    for fields in asked:
+        response = client.get(f"/companies?fields={fields}", headers=auth())
+        assert list(response.json()["items"][0]) == fields.split(",")
+    assert len(companies._views) <= 3 and len(selection._views) <= 5
+    # an evicted view is built again, the same
+    assert client.get("/companies?fields=id", headers=auth()).json() == {"items": [{"id": str(company.id)}]}

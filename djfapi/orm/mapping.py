@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Union
 
 import pydantic
@@ -28,6 +28,12 @@ from django.db.models.fields.related_descriptors import (
 from django.db.models.query_utils import DeferredAttribute
 
 from djfapi.orm.fields import FieldOptions, field_options
+
+#: Entries kept per cache of compiled schemas (mappings, readers, response models, field
+#: scopes). The schemas of a tree need a few dozen; ``?fields=`` views add one per
+#: distinct selection, and a client can ask for many: bounded, the least recently used
+#: ones are compiled again when they come back.
+SCHEMA_CACHE_SIZE = 4096
 
 
 class SchemaDefinitionError(ImproperlyConfigured):
@@ -260,7 +266,7 @@ def _compile_field(
     )
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def mapping_for(schema: type[pydantic.BaseModel], model: type[models.Model]) -> SchemaMapping:
     """The compiled mapping of ``schema`` onto ``model`` (cached: one per pair)."""
     key = (schema, model)

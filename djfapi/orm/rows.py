@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from django.db import models
@@ -24,7 +24,7 @@ from django.db.models import Count, F, OrderBy, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from djfapi.orm.many import relation
-from djfapi.orm.mapping import FieldKind, FieldMapping, SchemaMapping
+from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
 from djfapi.orm.plan import default_ordering, nested_limit
 
 PK = "pk"
@@ -217,7 +217,7 @@ def _nested_rows(item: dict[str, Any]) -> int:
     return rows
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def values_reader(mapping: SchemaMapping, limit: int | None = None) -> ValuesReader | None:
     """The values reader of ``mapping``, or None when it needs instances.
 

@@ -6,8 +6,10 @@ pruned to the selected fields, compiled like any schema. The view's query plan a
 values reader are derived from the pruned schema, so an unselected nested list is not
 prefetched and unselected columns are not fetched.
 
-Views are built once per distinct selection and kept: a schema has finitely many
-selections, and the same few come back (a table's columns, a form's fields).
+Views are built once per distinct selection and kept while they are in use: the same
+few come back (a table's columns, a form's fields). A client can ask for many distinct
+ones, so the caches are bounded (``SCHEMA_CACHE_SIZE``): the least recently used views
+are built again when they come back.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from __future__ import annotations
 import threading
 import types
 import typing
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Generic, TypeVar, Union
 
 import pydantic
 from fastapi.exceptions import RequestValidationError
 from pydantic.fields import FieldInfo
 
 from djfapi.orm.fields import field_options
-from djfapi.orm.mapping import FieldKind, SchemaMapping, mapping_for, nested_schema
+from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, SchemaMapping, mapping_for, nested_schema
 from djfapi.orm.visibility import require_readable
 
 #: A parsed selection: field name -> the selection inside it (None: the whole field).
@@ -94,8 +97,41 @@ class View:
     mapping: SchemaMapping
 
 
-_views: dict[tuple[type[pydantic.BaseModel], Selection], type[pydantic.BaseModel]] = {}
-_lock = threading.Lock()
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """A thread-safe mapping that forgets its least recently used entries past ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def add(self, key: K, value: V) -> V:
+        """Keep ``value`` (or the value another thread kept first) and return it."""
+        with self._lock:
+            kept = self._items.setdefault(key, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return kept
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_views: BoundedCache[tuple[type[pydantic.BaseModel], Selection], type[pydantic.BaseModel]] = BoundedCache(
+    SCHEMA_CACHE_SIZE
+)
 
 
 def view(mapping: SchemaMapping, selection: Selection) -> View:
@@ -107,8 +143,7 @@ def view(mapping: SchemaMapping, selection: Selection) -> View:
 def pruned_schema(schema: type[pydantic.BaseModel], selection: Selection) -> type[pydantic.BaseModel]:
     """``schema`` with only the selected fields (nested schemas pruned likewise), built once."""
     key = (schema, selection)
-    with _lock:
-        found = _views.get(key)
+    found = _views.get(key)
     if found is not None:
         return found
     fields: dict[str, Any] = {}
@@ -125,8 +160,7 @@ def pruned_schema(schema: type[pydantic.BaseModel], selection: Selection) -> typ
     built: type[pydantic.BaseModel] = pydantic.create_model(
         f"{schema.__name__}Selection", __config__=schema.model_config, __module__=schema.__module__, **fields
     )
-    with _lock:
-        return _views.setdefault(key, built)
+    return _views.add(key, built)
 
 
 def _replace(annotation: Any, old: type, new: type) -> Any:

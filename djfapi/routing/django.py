@@ -24,7 +24,7 @@ from djfapi.orm.bodies import body_schema
 from djfapi.orm.mapping import SchemaDefinitionError, SchemaMapping, mapping_for
 from djfapi.orm.plan import QueryPlan, derive_plan
 from djfapi.orm.rows import ValuesReader, values_reader
-from djfapi.orm.selection import Selection, view
+from djfapi.orm.selection import BoundedCache, Selection, view
 from djfapi.orm.writing import check_write_mapping
 from djfapi.routing import queries, routes, tree_checks
 from djfapi.routing.aggregate import AggregateTable, compile_aggregates
@@ -41,6 +41,7 @@ __all__ = ["EXTENSION_POINTS", "DjangoRouterSchema", "PaginationOptions", "Secur
 
 ObjectsFilter = Callable[[Access | None], Q]
 DEFAULT_NESTED_LIST_LIMIT = 100
+MAX_VIEWS_PER_NODE = 256  # compiled ?fields= views kept per node (the least recently used go first)
 PlanOption = QueryPlan | Callable[[QueryPlan], QueryPlan] | None
 
 #: The methods a subclass may override; djfapi calls them wherever the node applies them.
@@ -176,7 +177,7 @@ class DjangoRouterSchema:
         self.parent: DjangoRouterSchema | None = None
         self._custom: builtins.list[CustomEndpoint] = []
         self._router: APIRouter | None = None
-        self._views: dict[tuple[bool, Selection], ReadView] = {}
+        self._views: BoundedCache[tuple[bool, Selection], ReadView] = BoundedCache(MAX_VIEWS_PER_NODE)
 
         if self.delete_status is not None and "status" not in {f.name for f in model._meta.concrete_fields}:
             raise SchemaDefinitionError(
@@ -453,7 +454,7 @@ class DjangoRouterSchema:
         if found is None:
             pruned = view(mapping, selection).mapping
             reader = values_reader(pruned, self.nested_limit) if self._query_plan_option is None else None
-            found = self._views.setdefault(key, ReadView(pruned, self._plan(pruned), reader))
+            found = self._views.add(key, ReadView(pruned, self._plan(pruned), reader))
         return found
 
     # -- lists: filters, ordering, pagination, aggregates ------------------------------
