@@ -1,7 +1,8 @@
-"""The demo's router tree: companies with departments (and their teams), cost centres
-and employees, secured by scoped JWTs and filtered per tenant. Companies, departments
-and employees have change feeds (``.../subscribe``, see ``djfapi.live``). Employees
-take bulk creates, and two hooks keep every company with at least one owner.
+"""The demo's router tree: companies with departments (and their teams), cost centres,
+skills and employees (who have skills: many-to-many), secured by scoped JWTs and
+filtered per tenant. Companies, departments and employees have change feeds
+(``.../subscribe``, see ``djfapi.live``). Employees take bulk creates, and two hooks
+keep every company with at least one owner.
 """
 
 from __future__ import annotations
@@ -124,6 +125,13 @@ companies = DjangoRouterSchema(
             get=schemas.Costcenter,
             create=schemas.CostcenterCreate,
             update=schemas.CostcenterCreate,
+        ),
+        DjangoRouterSchema(
+            name="skills",
+            model=models.Skill,
+            get=schemas.Skill,
+            create=schemas.SkillCreate,
+            update=schemas.SkillCreate,
         ),
         employees,
     ],

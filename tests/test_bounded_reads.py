@@ -67,7 +67,7 @@ def test_a_page_over_the_row_budget_is_a_422_with_the_fix_and_a_smaller_page_is_
         "The answer would hold more than 10000 rows, its nested lists included (each shows up to 100 items). Ask for "
         "fewer items (a smaller limit), or read the nested lists from their own routes (GET "
         "/companies/{company_id}/departments, GET /companies/{company_id}/costcenters, GET "
-        "/companies/{company_id}/employees)."
+        "/companies/{company_id}/skills, GET /companies/{company_id}/employees)."
     )
     assert len(refused.content) < 2000
     assert served.status_code == 200

@@ -820,7 +820,7 @@ def test_filtering_an_aggregate_on_a_hidden_field_is_a_403(client: TestClient, o
 
 # -- OpenAPI ------------------------------------------------------------------------------------------------------
 
-LIST_PARAMETERS = {"limit", "offset", "order_by", "total"}
+LIST_PARAMETERS = {"limit", "offset", "order_by", "total", "fields"}
 COMPANY_FILTER_NAMES = {
     "id",
     "name",

@@ -166,11 +166,11 @@ def test_demo_department_plan_prefetches_teams() -> None:
     assert departments.query_plan.query_count == 2
 
 
-def test_demo_employee_plan_has_no_related_objects() -> None:
+def test_demo_employee_plan_prefetches_only_its_skills() -> None:
     employees = next(child for child in companies.children if child.name == "employees")
 
-    assert str(employees.query_plan) == "(no related objects)"
-    assert employees.query_plan.query_count == 1
+    assert str(employees.query_plan) == "prefetch: skills (Skill, order_by pk, first 100)"
+    assert employees.query_plan.query_count == 2
 
 
 def test_foreign_key_path_is_selected_related() -> None:

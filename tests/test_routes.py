@@ -30,12 +30,22 @@ ACTIONS = ("list", "create", "get", "update", "replace", "delete")
 WITH_AGGREGATE = ("list", "create", "aggregate", "get", "update", "replace", "delete")
 SUBSCRIBED = ("list", "create", "aggregate", "subscribe", "get", "update", "replace", "delete")
 DEMO_NODES = ("companies", "companies_departments", "companies_departments_teams", "companies_costcenters")
+
+
+def with_options(actions: tuple[str, ...]) -> tuple[str, ...]:
+    """``actions`` in route order with the OPTIONS routes: after the collection's routes, and last."""
+    collection = [a for a in actions if a in ("list", "create", "aggregate")]
+    rest = [a for a in actions if a not in collection]
+    return (*collection, "collection_options", *rest, "item_options")
+
+
 DEMO_OPERATION_IDS = [
-    *(f"companies_{action}" for action in SUBSCRIBED),
-    *(f"companies_departments_{action}" for action in SUBSCRIBED),
-    *(f"companies_departments_teams_{action}" for action in ACTIONS),
-    *(f"companies_costcenters_{action}" for action in ACTIONS),
-    *(f"companies_employees_{action}" for action in SUBSCRIBED),
+    *(f"companies_{action}" for action in with_options(SUBSCRIBED)),
+    *(f"companies_departments_{action}" for action in with_options(SUBSCRIBED)),
+    *(f"companies_departments_teams_{action}" for action in with_options(ACTIONS)),
+    *(f"companies_costcenters_{action}" for action in with_options(ACTIONS)),
+    *(f"companies_skills_{action}" for action in with_options(ACTIONS)),
+    *(f"companies_employees_{action}" for action in with_options(SUBSCRIBED)),
 ]
 
 COMPANY = "/companies/{company_id}"
@@ -148,7 +158,7 @@ def test_demo_operation_ids_in_tree_order() -> None:
     operation_ids = [route.operation_id for route in companies.router.routes if isinstance(route, APIRoute)]
 
     assert operation_ids == DEMO_OPERATION_IDS
-    assert len(set(operation_ids)) == len(operation_ids) == 36
+    assert len(set(operation_ids)) == len(operation_ids) == 54
 
 
 def test_demo_change_feeds_have_a_websocket_beside_their_event_stream() -> None:
@@ -174,9 +184,9 @@ def test_operation_ids_are_stable_across_builds() -> None:
 
     assert first == second
     assert first == [
-        *(f"shelves_{action}" for action in ACTIONS),
-        *(f"shelves_books_{action}" for action in ("list", "create", "get", "delete")),
-        *(f"shelves_books_chapters_{action}" for action in ("list", "get", "delete")),
+        *(f"shelves_{action}" for action in with_options(ACTIONS)),
+        *(f"shelves_books_{action}" for action in with_options(("list", "create", "get", "delete"))),
+        *(f"shelves_books_chapters_{action}" for action in with_options(("list", "get", "delete"))),
     ]
 
 
@@ -198,9 +208,12 @@ def test_demo_methods_paths_and_status_codes(app: FastAPI) -> None:
         (COMPANY + "/departments", DEPARTMENT),
         (DEPARTMENT + "/teams", DEPARTMENT + "/teams/{team_id}"),
         (COMPANY + "/costcenters", COMPANY + "/costcenters/{costcenter_id}"),
+        (COMPANY + "/skills", COMPANY + "/skills/{skill_id}"),
         (COMPANY + "/employees", COMPANY + "/employees/{employee_id}"),
     ]:
         expected |= {
+            ("OPTIONS", collection, "200"),
+            ("OPTIONS", item, "200"),
             ("GET", collection, "200"),
             ("POST", collection, "201"),
             ("GET", item, "200"),
@@ -406,7 +419,7 @@ def test_delete_false_omits_the_delete_route(shared_connection: None) -> None:
     with serve(tree) as client:
         refused = client.delete("/shelves/S1")
         assert_method_not_allowed(refused)
-        assert refused.headers["allow"] == "GET, PATCH, PUT"
+        assert refused.headers["allow"] == "GET, OPTIONS, PATCH, PUT"
         assert client.get("/shelves/S1").status_code == 200
     assert Shelf.objects.filter(code="S1").exists()
 
@@ -422,10 +435,15 @@ def test_default_options_generate_all_six_routes() -> None:
     }
 
 
-def test_read_only_node_has_only_its_two_get_routes() -> None:
+def test_read_only_node_has_only_its_two_get_routes_and_options() -> None:
     tree = DjangoRouterSchema(name="shelves", model=Shelf, get=ShelfOut, delete=False)
 
-    assert paths_and_methods(tree) == {("GET", "/shelves"), ("GET", "/shelves/{shelf_id}")}
+    assert paths_and_methods(tree) == {
+        ("GET", "/shelves"),
+        ("GET", "/shelves/{shelf_id}"),
+        ("OPTIONS", "/shelves"),  # what the caller may do: here, read
+        ("OPTIONS", "/shelves/{shelf_id}"),
+    }
 
 
 # -- id parameters -------------------------------------------------------------------------

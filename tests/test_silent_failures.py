@@ -115,7 +115,7 @@ def test_generated_routes_answer_405_409_and_strict_422_without_installed_handle
 
     assert wrong_method.status_code == 405
     assert wrong_method.json()["detail"]["type"] == "method_not_allowed"
-    assert wrong_method.headers["allow"] == "GET, POST"
+    assert wrong_method.headers["allow"] == "GET, OPTIONS, POST"
     assert duplicate.status_code == 409
     assert duplicate.json()["detail"]["code"].startswith("integrity:")
     assert not_a_number.status_code == 422

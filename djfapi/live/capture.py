@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
-from django.db.models.signals import post_delete, post_init, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
 from django.utils import timezone
 
 from djfapi.conf import TENANT_FIELD
@@ -36,6 +36,7 @@ INSERT, UPDATE, DELETE = "INSERT", "UPDATE", "DELETE"
 ACTIONS = (INSERT, UPDATE, DELETE)
 _STATUS = "_djfapi_live_status"  # the status an instance had when loaded or last saved
 _MISSING = object()
+_RECORDED = "_djfapi_live_recorded_in"  # the transaction an instance's change was last recorded in
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,37 @@ def _on_delete(sender: type[models.Model], instance: models.Model, using: str, *
     _record_instance(entry, DELETE, instance, using)
 
 
+def _on_m2m_changed(
+    sender: type[models.Model], instance: models.Model, action: str, reverse: bool, using: str, **_: Any
+) -> None:
+    """A many-to-many set of a watched row changed: the row reads differently, an ``UPDATE``.
+
+    Once per row and transaction (``set()`` removes, then adds; a write may also have
+    saved the row's columns): the event says the row changed, not how often. Changes
+    made from the other side of the relation (``skill.employees.add(...)``) are not
+    captured; publish those with ``publish()``.
+    """
+    if reverse or action not in ("post_add", "post_remove", "post_clear"):
+        return
+    entry = watched(type(instance))
+    if entry is None:
+        return
+    marker = _transaction_marker(using)
+    if marker is not None and instance.__dict__.get(_RECORDED) is marker:
+        return
+    _record_instance(entry, UPDATE, instance, using)
+
+
+def _transaction_marker(using: str) -> object | None:
+    """An object that stands for the current outermost transaction (held, so never reused)."""
+    blocks = connections[using].atomic_blocks
+    if not blocks:
+        return None
+    return vars(blocks[0]).setdefault("_djfapi_live_marker", object())
+
+
 def _record_instance(entry: Watched, action: str, instance: models.Model, using: str) -> None:
+    instance.__dict__[_RECORDED] = _transaction_marker(using)
     key = object_key(entry.model, instance.pk)
     record(entry, action, key, tenant_id=_tenant(instance), refs=_refs(instance), using=using, instance=instance)
 
@@ -190,7 +221,7 @@ _connected = False
 
 
 def connect() -> None:
-    """Connect the save and delete receivers (once; they ignore models nobody watches).
+    """Connect the save, delete and many-to-many receivers (once; they ignore models nobody watches).
 
     They listen to every sender, so that a proxy model's save (the admin may use one)
     is captured as its concrete model's.
@@ -200,6 +231,7 @@ def connect() -> None:
         return
     post_save.connect(_on_save, dispatch_uid="djfapi.live.save", weak=False)
     post_delete.connect(_on_delete, dispatch_uid="djfapi.live.delete", weak=False)
+    m2m_changed.connect(_on_m2m_changed, dispatch_uid="djfapi.live.m2m", weak=False)
     _connected = True
 
 

@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Union
 
 import pydantic
@@ -29,6 +29,12 @@ from django.db.models.query_utils import DeferredAttribute
 
 from djfapi.orm.fields import FieldOptions, field_options
 
+#: Entries kept per cache of compiled schemas (mappings, readers, response models, field
+#: scopes). The schemas of a tree need a few dozen; ``?fields=`` views add one per
+#: distinct selection, and a client can ask for many: bounded, the least recently used
+#: ones are compiled again when they come back.
+SCHEMA_CACHE_SIZE = 4096
+
 
 class SchemaDefinitionError(ImproperlyConfigured):
     """A schema or router schema is declared in a way djfapi cannot serve."""
@@ -38,6 +44,7 @@ class FieldKind(enum.Enum):
     VALUE = "value"
     OBJECT = "object"  # a nested schema for one related object
     LIST = "list"  # a nested schema for each object of a to-many relation
+    IDS = "ids"  # the primary keys of a many-to-many relation's rows (``skill_ids: list[UUID]``)
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +119,11 @@ def nested_schema(annotation: Any) -> tuple[FieldKind, type[pydantic.BaseModel] 
             if _is_schema(item):
                 return FieldKind.LIST, item
     return FieldKind.VALUE, None
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = typing.get_origin(_strip_optional(annotation))
+    return origin in (list, tuple, set, frozenset, typing.Sequence, typing.Iterable)
 
 
 def orm_path(orm_field: Any, default: str) -> tuple[str, ...]:
@@ -198,6 +210,21 @@ def _compile_field(
 
     path = orm_path(options.orm_field, name)
     model_field, lookup = _resolve(schema, model, name, path)
+    if nested_type is None and model_field is not None and model_field.many_to_many and _is_list(info.annotation):
+        if len(path) != 1:
+            raise SchemaDefinitionError(
+                f"{schema.__name__}.{name} reads ids through {'.'.join(path)!r}; a list of ids must be a "
+                f"many-to-many relation of {model.__name__} itself"
+            )
+        return FieldMapping(
+            name=name,
+            kind=FieldKind.IDS,
+            options=options,
+            path=path,
+            lookup=lookup,
+            model_field=model_field,
+            default_is_none=default_is_none,
+        )
     if nested_type is None and model_field is not None and model_field.is_relation:
         if model_field.many_to_one or (model_field.one_to_one and isinstance(model_field, models.Field)):
             # A foreign key read as a plain value is its id (``shelf: str`` reads ``shelf_id``).
@@ -206,7 +233,8 @@ def _compile_field(
             raise SchemaDefinitionError(
                 f"{schema.__name__}.{name} is a plain value, but {model.__name__}.{'.'.join(path)} is a relation to "
                 f"{'many rows' if model_field.one_to_many or model_field.many_to_many else 'an object'}; declare it "
-                f"as a nested schema (list[...] for many), or map it to a column."
+                f"as a nested schema (list[...] for many; list[<id type>] for the ids of a many-to-many), or map "
+                f"it to a column."
             )
     nested = None
     if nested_type is not None:
@@ -238,7 +266,7 @@ def _compile_field(
     )
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def mapping_for(schema: type[pydantic.BaseModel], model: type[models.Model]) -> SchemaMapping:
     """The compiled mapping of ``schema`` onto ``model`` (cached: one per pair)."""
     key = (schema, model)

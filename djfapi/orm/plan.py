@@ -140,7 +140,20 @@ def derive_plan(mapping: SchemaMapping, limit: int | None = None) -> QueryPlan:
     select: list[str] = []
     nested: list[NestedPrefetch] = []
     _collect(mapping, "", select, nested, limit)
-    return QueryPlan(select_related=_unique(select), nested=tuple(nested))
+    return QueryPlan(select_related=_unique(select), nested=_one_per_lookup(nested))
+
+
+def _one_per_lookup(nested: list[NestedPrefetch]) -> tuple[NestedPrefetch, ...]:
+    """One prefetch per relation: a list of ids reads the rows a nested list of the same relation fetches.
+
+    (Django refuses two prefetches of one lookup with different querysets.)
+    """
+    chosen: dict[str, NestedPrefetch] = {}
+    for item in nested:
+        kept = chosen.get(item.lookup)
+        if kept is None or (not kept.plan.nested and not kept.plan.select_related and item.plan != QueryPlan()):
+            chosen[item.lookup] = item
+    return tuple(chosen.values())
 
 
 def _collect(
@@ -152,6 +165,12 @@ def _collect(
         through = f.path[:-1]
         if through:
             select.append(prefix + "__".join(through))
+        if f.kind is FieldKind.IDS and f.related_model is not None:
+            ids_of = f.related_model  # a many-to-many list of ids: the related rows, prefetched
+            lookup = prefix + "__".join(f.path)
+            cap = nested_limit(f, limit)
+            nested.append(NestedPrefetch(lookup, ids_of, default_ordering(ids_of), QueryPlan(), cap))
+            continue
         if f.kind is FieldKind.VALUE or f.nested is None or f.model_field is None:
             continue
         lookup = prefix + "__".join(f.path)

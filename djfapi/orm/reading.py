@@ -9,13 +9,13 @@ when the plan covers the schema.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
-from djfapi.orm.mapping import FieldKind, FieldMapping, SchemaMapping
+from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
 
 Reader = Callable[[Any], Any]
 
@@ -25,7 +25,7 @@ def read(mapping: SchemaMapping, instance: models.Model) -> dict[str, Any]:
     return {name: reader(instance) for name, reader in _readers(mapping)}
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def _readers(mapping: SchemaMapping) -> tuple[tuple[str, Reader], ...]:
     return tuple((f.name, _compile(f)) for f in mapping.fields)
 
@@ -66,6 +66,12 @@ def _compile(f: FieldMapping) -> Reader:
     get = _method_getter(f.method) if f.method is not None else _attribute_getter(f.path)
     if f.kind is FieldKind.VALUE:
         return get
+    if f.kind is FieldKind.IDS:
+
+        def read_ids(instance: Any) -> list[Any]:
+            return [row.pk for row in get(instance).all()]  # prefetched by the plan
+
+        return read_ids
     assert f.nested is not None
     nested = f.nested
     if f.kind is FieldKind.OBJECT:

@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from django.db import models
 from django.db.models import Count, F, OrderBy, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from djfapi.orm.mapping import FieldKind, SchemaMapping
+from djfapi.orm.many import relation
+from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
 from djfapi.orm.plan import default_ordering, nested_limit
 
 PK = "pk"
@@ -78,6 +79,7 @@ class NestedRows:
     ordering: tuple[str, ...]
     reader: ValuesReader
     limit: int | None = None
+    flatten: str | None = None  # read only this column of each child row: a list of ids, not of dicts
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class ValuesReader:
         for row in rows:
             item = {name: row[lookup] for name, lookup in self.columns}
             for nested in self.nested:
-                item[nested.name] = children.get(nested.name, {}).get(row[PK], [])
+                found = children.get(nested.name, {}).get(row[PK], [])
+                item[nested.name] = [child[nested.flatten] for child in found] if nested.flatten else found
             shaped.append(item)
         return shaped
 
@@ -214,7 +217,7 @@ def _nested_rows(item: dict[str, Any]) -> int:
     return rows
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def values_reader(mapping: SchemaMapping, limit: int | None = None) -> ValuesReader | None:
     """The values reader of ``mapping``, or None when it needs instances.
 
@@ -229,6 +232,8 @@ def values_reader(mapping: SchemaMapping, limit: int | None = None) -> ValuesRea
             if not isinstance(f.model_field, models.Field) or f.lookup is None or f.model_field.many_to_many:
                 return None
             columns.append((f.name, f.lookup))
+        elif f.kind is FieldKind.IDS:
+            nested.append(_many_ids(f, nested_limit(f, limit)))
         elif f.kind is FieldKind.LIST and isinstance(f.model_field, models.ManyToOneRel) and f.nested is not None:
             child = values_reader(f.nested, limit)
             if child is None:
@@ -242,3 +247,26 @@ def values_reader(mapping: SchemaMapping, limit: int | None = None) -> ValuesRea
         else:
             return None
     return ValuesReader(mapping.model, tuple(columns), tuple(nested))
+
+
+def _many_ids(f: FieldMapping, limit: int | None) -> NestedRows:
+    """A many-to-many list of ids, read from the through table alone (no join to the related rows).
+
+    Ordered as the instance reader orders them (the related model's order, then its
+    key), so both readers answer the same body and the same ETag.
+    """
+    many = relation(f)
+    target = many.target
+    ordering = (*(_through(term, target) for term in default_ordering(many.related_model)), "pk")
+    reader = ValuesReader(many.through, ((IDS_COLUMN, target.attname),), ())
+    return NestedRows(f.name, many.source.attname, ordering, reader, limit, flatten=IDS_COLUMN)
+
+
+IDS_COLUMN = "id"
+
+
+def _through(term: str, target: models.ForeignKey) -> str:
+    """An order term of the related model, as seen from the through model."""
+    descending, name = term.startswith("-"), term.lstrip("-")
+    column = target.attname if name in ("pk", target.related_model._meta.pk.name) else f"{target.name}__{name}"
+    return f"-{column}" if descending else column

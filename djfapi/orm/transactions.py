@@ -31,13 +31,20 @@ def _sqlite_lock(alias: str) -> threading.RLock:
 
 
 @contextlib.contextmanager
-def write_transaction(model: type[models.Model]) -> Iterator[None]:
-    """One transaction on ``model``'s write database; on SQLite, one writer per process at a time."""
+def write_transaction(model: type[models.Model], *, dry_run: bool = False) -> Iterator[None]:
+    """One transaction on ``model``'s write database; on SQLite, one writer per process at a time.
+
+    ``dry_run``: everything runs as usual, then the transaction is rolled back instead of
+    committed (so its ``on_commit`` callbacks, the change feed's among them, never run).
+    On PostgreSQL deferred constraints are checked at once, as a commit would check them.
+    """
     alias = router.db_for_write(model)
     connection = connections[alias]
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        with transaction.atomic(using=alias):
-            yield
-        return
-    with _sqlite_lock(alias), transaction.atomic(using=alias):
+    lock = _sqlite_lock(alias) if connection.vendor == "sqlite" and not connection.in_atomic_block else None
+    with lock or contextlib.nullcontext(), transaction.atomic(using=alias):
+        if dry_run and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         yield
+        if dry_run:
+            transaction.set_rollback(True, using=alias)

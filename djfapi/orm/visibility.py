@@ -7,20 +7,20 @@ they are computed once per schema and set of relevant granted scopes, not per ro
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import pydantic
 
 from djfapi.errors import PermissionDenied
 from djfapi.orm.fields import field_options
-from djfapi.orm.mapping import FieldKind, nested_schema
+from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, nested_schema
 from djfapi.schemas.access import Access
 
 Exclude = dict[str, Any]
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def scopes_in_schema(schema: type[pydantic.BaseModel]) -> frozenset[str]:
     """Every read scope a field anywhere in ``schema``'s tree depends on."""
     scopes: set[str] = set()
@@ -41,7 +41,7 @@ def hidden_fields(schema: type[pydantic.BaseModel], access: Access | None) -> Ex
     return _hidden_fields(schema, granted)
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def _hidden_fields(schema: type[pydantic.BaseModel], granted: frozenset[str]) -> Exclude | None:
     exclude: Exclude = {}
     for name, info in schema.model_fields.items():

@@ -34,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from djfapi.conf import TENANT_FIELD
 from djfapi.errors import Conflict, PermissionDenied
 from djfapi.errors.integrity import foreign_key_constraint_name
-from djfapi.orm import nested
+from djfapi.orm import many, nested
 from djfapi.orm.mapping import FieldKind, FieldMapping, SchemaDefinitionError, SchemaMapping
 from djfapi.orm.visibility import can_write, check_writable
 from djfapi.schemas.access import Access
@@ -52,6 +52,8 @@ class WriteContext:
     reference_exists: Callable[[models.ForeignKey, Any], bool]
     #: Models whose rows take their owner from the token on create, with the owner column.
     owners: Mapping[type[models.Model], models.Field] = field(default_factory=dict)
+    #: Which of some primary keys of a model the caller may reference (many-to-many ids).
+    visible_references: many.VisibleReferences | None = None
 
 
 def check_write_mapping(
@@ -109,16 +111,37 @@ def check_write_mapping(
                     f"one-to-one relation); for a foreign key send the related object's id instead."
                 )
             check_write_mapping(f.nested, f.model_field.field, syncs=syncs, protected=protected)
+        if many.is_many_to_many(f):
+            _check_many_to_many(schema, f)
+            continue
         if f.kind is FieldKind.LIST:
             assert f.nested is not None
             relation = f.model_field
             if not isinstance(relation, models.ManyToOneRel):
                 raise SchemaDefinitionError(
-                    f"{schema}.{f.name}: only reverse foreign keys (one-to-many) can be written as nested lists"
+                    f"{schema}.{f.name}: only reverse foreign keys (one-to-many) and many-to-many relations can be "
+                    f"written as lists"
                 )
             if syncs:
                 _check_items_can_be_matched(schema, f)
             check_write_mapping(f.nested, relation.field, syncs=syncs, protected=protected)
+
+
+def _check_many_to_many(schema: str, f: FieldMapping) -> None:
+    """A many-to-many list selects existing rows: its items can carry their id and nothing else."""
+    if f.kind is FieldKind.IDS or f.nested is None:
+        return
+    item = f.nested
+    others = [m.name for m in item.fields if not m.is_primary_key]
+    if item.primary_key is None or others:
+        pk = item.model._meta.pk
+        raise SchemaDefinitionError(
+            f"{schema}.{f.name} sets the {item.model.__name__} rows related many-to-many, selected by id, so its "
+            f"item schema {item.schema.__name__} must hold {item.model.__name__}.{pk.name} and nothing else"
+            f"{' (' + ', '.join(others) + ' would be ignored)' if others else ''}. Send a list of ids "
+            f"(list[<id type>]), or write the extra columns of a custom through model as a nested list of the "
+            f"through model's rows."
+        )
 
 
 def _check_items_can_be_matched(schema: str, f: FieldMapping) -> None:
@@ -191,6 +214,19 @@ def update(
 ) -> models.Model:
     """Write ``body`` into ``instance`` (PATCH when ``partial``, PUT otherwise) and save it."""
     _write(instance, mapping, body, context, partial=partial, creating=False, loc=loc, before_save=before_save)
+    return instance
+
+
+def transfer(
+    instance: models.Model, mapping: SchemaMapping, body: pydantic.BaseModel, context: WriteContext, *, partial: bool
+) -> models.Model:
+    """Write ``body`` into ``instance`` and save it: created when it is new, else updated.
+
+    What upstream's ``transfer_to_orm`` did, for hand-written routes (see
+    ``djfapi.utils.pydantic_django``); the caller runs it in a transaction.
+    """
+    creating = instance._state.adding
+    _write(instance, mapping, body, context, partial=partial, creating=creating, loc=("body",))
     return instance
 
 
@@ -289,7 +325,11 @@ def _write(
             instance.save(update_fields=changed)
 
     for f in nested_rows:
-        nested.write(instance, f, getattr(body, f.name), context, creating=creating, partial=partial, loc=loc)
+        if many.is_many_to_many(f):
+            assert context.visible_references is not None, "many-to-many writes need WriteContext.visible_references"
+            many.write(instance, f, getattr(body, f.name), context.visible_references, loc)
+        else:
+            nested.write(instance, f, getattr(body, f.name), context, creating=creating, partial=partial, loc=loc)
 
 
 def column_values(instance: models.Model) -> dict[str, Any]:

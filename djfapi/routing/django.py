@@ -24,6 +24,7 @@ from djfapi.orm.bodies import body_schema
 from djfapi.orm.mapping import SchemaDefinitionError, SchemaMapping, mapping_for
 from djfapi.orm.plan import QueryPlan, derive_plan
 from djfapi.orm.rows import ValuesReader, values_reader
+from djfapi.orm.selection import BoundedCache, Selection, view
 from djfapi.orm.writing import check_write_mapping
 from djfapi.routing import queries, routes, tree_checks
 from djfapi.routing.aggregate import AggregateTable, compile_aggregates
@@ -40,6 +41,7 @@ __all__ = ["EXTENSION_POINTS", "DjangoRouterSchema", "PaginationOptions", "Secur
 
 ObjectsFilter = Callable[[Access | None], Q]
 DEFAULT_NESTED_LIST_LIMIT = 100
+MAX_VIEWS_PER_NODE = 256  # compiled ?fields= views kept per node (the least recently used go first)
 PlanOption = QueryPlan | Callable[[QueryPlan], QueryPlan] | None
 
 #: The methods a subclass may override; djfapi calls them wherever the node applies them.
@@ -56,6 +58,15 @@ _UPSTREAM_OVERRIDES = {
     "object_delete": "register @node.hook('before_delete') or @node.hook('after_delete') instead "
     "(delete_status=... for soft deletes)",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadView:
+    """What one read answers with: the mapping of its (maybe pruned) schema, its plan, its reader."""
+
+    mapping: SchemaMapping
+    plan: QueryPlan
+    reader: ValuesReader | None
 
 
 _declared: weakref.WeakSet[DjangoRouterSchema] = weakref.WeakSet()
@@ -126,7 +137,7 @@ class DjangoRouterSchema:
         self.get_schema = get
         self.create_schema = create
         self.update_schema = update
-        self.list_schema = list or get
+        self.list_schema = _list_item_schema(name, list) if list is not None else get
         self.delete = delete
         self.delete_status = plain(delete_status)
         self._security = security
@@ -166,6 +177,7 @@ class DjangoRouterSchema:
         self.parent: DjangoRouterSchema | None = None
         self._custom: builtins.list[CustomEndpoint] = []
         self._router: APIRouter | None = None
+        self._views: BoundedCache[tuple[bool, Selection], ReadView] = BoundedCache(MAX_VIEWS_PER_NODE)
 
         if self.delete_status is not None and "status" not in {f.name for f in model._meta.concrete_fields}:
             raise SchemaDefinitionError(
@@ -424,6 +436,27 @@ class DjangoRouterSchema:
         """Like ``list_reader``, for single objects."""
         return values_reader(self.get_mapping, self.nested_limit) if self._query_plan_option is None else None
 
+    def read_view(self, *, item: bool, selection: Selection | None) -> ReadView:
+        """How a read answers: the whole read schema, or the view ``?fields=`` selected.
+
+        A view has its own plan and reader, derived from the pruned schema: fewer
+        columns, and no prefetch for a nested list it leaves out. Built once per selection.
+        """
+        mapping = self.get_mapping if item else self.list_mapping
+        if selection is None:
+            return (
+                ReadView(mapping, self.get_plan, self.get_reader)
+                if item
+                else ReadView(mapping, self.list_plan, self.list_reader)
+            )
+        key = (item, selection)
+        found = self._views.get(key)
+        if found is None:
+            pruned = view(mapping, selection).mapping
+            reader = values_reader(pruned, self.nested_limit) if self._query_plan_option is None else None
+            found = self._views.add(key, ReadView(pruned, self._plan(pruned), reader))
+        return found
+
     # -- lists: filters, ordering, pagination, aggregates ------------------------------
 
     def column_scopes(self, column: models.Field) -> frozenset[str]:
@@ -477,7 +510,7 @@ class DjangoRouterSchema:
     @property
     def list_query_parameters(self) -> frozenset[str]:
         """Query parameters the list route declares itself; every other one must be a filter."""
-        return frozenset({"limit", "cursor" if self.cursor is not None else "offset", "order_by", "total"})
+        return frozenset({"limit", "cursor" if self.cursor is not None else "offset", "order_by", "total", "fields"})
 
     def lists_deleted_rows(self, positive: dict[str, list[Any]]) -> bool:
         """Whether a list asked for soft-deleted rows by naming their status."""
@@ -611,6 +644,20 @@ class DjangoRouterSchema:
                         f"{routes.route_path(self, spec)}). Give SecurityScopes({spec.scope}=[...]), or [] to accept "
                         f"any valid token."
                     )
+
+
+def _list_item_schema(name: str, schema: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
+    """``list=``: the schema of each listed item; upstream's list *response* (``{items: [...]}``) is unwrapped."""
+    fields = schema.model_fields
+    if set(fields) == {"items"}:
+        from djfapi.compat import deprecated
+        from djfapi.orm.mapping import FieldKind, nested_schema
+
+        kind, item = nested_schema(fields["items"].annotation)
+        if kind is FieldKind.LIST and item is not None:
+            deprecated(f"router schema {name!r}: list={schema.__name__} (a list response)", f"list={item.__name__}")
+            return item
+    return schema
 
 
 def partial_schema(schema: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:

@@ -23,6 +23,7 @@ from djfapi.orm import writing
 from djfapi.orm.plan import QueryPlan
 from djfapi.orm.reading import read
 from djfapi.orm.rows import RowBudget, TooManyRows, count_rows
+from djfapi.orm.selection import parse_fields
 from djfapi.orm.visibility import require_readable
 from djfapi.routing import queries
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
@@ -34,7 +35,7 @@ from djfapi.schemas.access import Access, AccessToken
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
 
 if TYPE_CHECKING:
-    from djfapi.routing.django import DjangoRouterSchema
+    from djfapi.routing.django import DjangoRouterSchema, ReadView
 
 Handler = Callable[..., Any]
 DEFAULT_MAX_RESPONSE_ROWS = 10_000
@@ -60,25 +61,33 @@ class RequestContext:
 
     def write_context(self) -> writing.WriteContext:
         return writing.WriteContext(
-            access=self.access, reference_exists=self._reference_exists, owners=self.node.root.owner_columns
+            access=self.access,
+            reference_exists=self._reference_exists,
+            owners=self.node.root.owner_columns,
+            visible_references=self._visible_references,
         )
 
-    def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
-        """Whether the body may point ``field`` at ``value`` (else: the answer for a missing row).
+    def _referable(self, target: type[models.Model]) -> QuerySet[Any]:
+        """The rows of ``target`` a body may point at (any other id reads as a missing row).
 
         A target that is a node of the tree must be reachable through the ancestors
         the written row shares with it; any other model through its default filter.
         """
-        target = field.related_model
         node = self.node.root.node_for_model(target)
         if node is not None:
-            rows = queries.rows_reachable(node, self.access, self._written_chain())
-        else:
-            rows = target._default_manager.filter(queries.default_objects_filter(target, self.access))
+            return queries.rows_reachable(node, self.access, self._written_chain())
+        return target._default_manager.filter(queries.default_objects_filter(target, self.access))
+
+    def _reference_exists(self, field: models.ForeignKey, value: Any) -> bool:
+        """Whether the body may point ``field`` at ``value`` (else: the answer for a missing row)."""
         try:
-            return rows.filter(pk=value).exists()
+            return self._referable(field.related_model).filter(pk=value).exists()
         except (ValueError, TypeError):
             return False
+
+    def _visible_references(self, target: type[models.Model], values: Sequence[Any]) -> set[Any]:
+        """Which of ``values`` (primary keys of ``target``) a body may point at: one query for all."""
+        return set(self._referable(target).filter(pk__in=values).values_list("pk", flat=True))
 
     def _written_chain(self) -> dict[DjangoRouterSchema, Any]:
         """The written row's ancestors (and itself) with their primary keys; None while it is created."""
@@ -181,8 +190,10 @@ def list_rows(
     cursor: str | None = None,
     order_by: list[str] | None = None,
     total: bool = False,
+    fields: str | None = None,
 ) -> Response:
     node = ctx.node
+    shown = _read_view(ctx, item=False, fields=fields)
     terms = node.ordering.terms(order_by)
     require_readable(((field.name, field.read_scopes) for field, _ in terms), ctx.access, use="ordering")
     counts = [field.count for field, _ in terms if field.count is not None]
@@ -192,24 +203,24 @@ def list_rows(
     try:
         if node.cursor is None:
             page = rows.order_by(*Ordering.order_by(terms))[offset : offset + limit]
-            items = _read_page(node, page, budget)
+            items = _read_page(shown, page, budget)
             if not items:
                 queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
-            return render_list(node.list_mapping, items, ctx.access, total=count, headers=node.read_headers)
-        ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
+            return render_list(shown.mapping, items, ctx.access, total=count, headers=node.read_headers)
+        ordered = shown.plan.apply(rows).order_by(*Ordering.order_by(terms))
         check_cursor_terms(terms)
         if cursor:
             ordered = ordered.filter(node.cursor.decode(cursor, terms))
         window = list(ordered[: limit + 1])
         next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
-        items = [read(node.list_mapping, row) for row in window[:limit]]
+        items = [read(shown.mapping, row) for row in window[:limit]]
         budget.take(count_rows(items))
         if not items:
             queries.require_parent(node, ctx.access, ctx.ids)
     except TooManyRows as exceeded:
         raise too_many_rows(node, exceeded, ("query", "limit"), limit) from None
     return render_list(
-        node.list_mapping,
+        shown.mapping,
         items,
         ctx.access,
         total=count,
@@ -219,11 +230,20 @@ def list_rows(
     )
 
 
-def _read_page(node: DjangoRouterSchema, page: QuerySet[Any], budget: RowBudget) -> list[dict[str, Any]]:
+def _read_view(ctx: RequestContext, *, item: bool, fields: str | None) -> ReadView:
+    """The whole read schema, or the part ``?fields=`` selects (422 unknown, 403 hidden)."""
+    node = ctx.node
+    if fields is None:
+        return node.read_view(item=item, selection=None)
+    mapping = node.get_mapping if item else node.list_mapping
+    return node.read_view(item=item, selection=parse_fields(mapping, fields, ctx.access))
+
+
+def _read_page(shown: ReadView, page: QuerySet[Any], budget: RowBudget) -> list[dict[str, Any]]:
     """A page's rows as data, nested lists included, within ``budget``."""
-    if node.list_reader is not None:
-        return node.list_reader.read(page, budget)
-    items = [read(node.list_mapping, row) for row in node.list_plan.apply(page)]
+    if shown.reader is not None:
+        return shown.reader.read(page, budget)
+    items = [read(shown.mapping, row) for row in shown.plan.apply(page)]
     budget.take(count_rows(items))
     return items
 
@@ -269,23 +289,22 @@ def aggregate_rows(
     return json_response(AggregateValues(values=values).model_dump_json().encode(), headers=node.read_headers)
 
 
-def get_row(ctx: RequestContext, *, if_none_match: str | None = None) -> Response:
+def get_row(ctx: RequestContext, *, if_none_match: str | None = None, fields: str | None = None) -> Response:
     node = ctx.node
+    shown = _read_view(ctx, item=True, fields=fields)
     budget = RowBudget(max_response_rows())
     try:
-        if node.get_reader is not None:
-            found = node.get_reader.read(
-                queries.rows_in_chain(node, ctx.access, ctx.ids).filter(pk=ctx.object_id), budget
-            )
+        if shown.reader is not None:
+            found = shown.reader.read(queries.rows_in_chain(node, ctx.access, ctx.ids).filter(pk=ctx.object_id), budget)
             if not found:
                 queries.raise_missing(node, ctx.access, ctx.ids)
             data = found[0]
         else:
-            data = read(node.get_mapping, find_object(ctx, node.get_plan))
+            data = read(shown.mapping, find_object(ctx, shown.plan))
             budget.take(count_rows([data]))
     except TooManyRows as exceeded:
         raise too_many_rows(node, exceeded, ("path", node.id_name)) from None
-    response = render_object(node.get_mapping, data, ctx.access, headers=node.read_headers)
+    response = render_object(shown.mapping, data, ctx.access, headers=node.read_headers)
     if if_none_match is not None and is_not_modified(if_none_match, response.headers["etag"]):
         return Response(status_code=304, headers={"ETag": response.headers["etag"], **(node.read_headers or {})})
     return response

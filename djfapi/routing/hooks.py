@@ -36,6 +36,9 @@ class WriteEvent:
     ids: Mapping[str, Any]
     body: pydantic.BaseModel | None = None
     previous: Mapping[str, Any] = field(default_factory=dict)
+    #: True for ``?dry_run=true``: the transaction will be rolled back, so a hook should
+    #: check as usual but not act outside the database (send no mail, call no API).
+    dry_run: bool = False
 
 
 Hook = Callable[[WriteEvent], None]

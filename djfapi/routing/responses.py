@@ -8,21 +8,21 @@ are left out of the body, not nulled.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import pydantic
 from django.db import models
 from starlette.responses import Response
 
-from djfapi.orm.mapping import SchemaMapping
+from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, SchemaMapping
 from djfapi.orm.reading import read
 from djfapi.orm.visibility import hidden_fields
 from djfapi.routing.etags import etag
 from djfapi.schemas.access import Access
 
 
-@cache
+@lru_cache(maxsize=SCHEMA_CACHE_SIZE)
 def list_response_model(schema: type[pydantic.BaseModel], *, cursor: bool = False) -> type[pydantic.BaseModel]:
     """``{"items": [...], "total": n}`` (``total`` only when asked for), plus ``next_cursor`` in cursor mode."""
     fields: dict[str, Any] = {

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import pydantic
 from fastapi import APIRouter, Body, Header, Path, Query
 
-from djfapi.routing import endpoints, writes
+from djfapi.routing import endpoints, metadata, writes
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
 from djfapi.routing.custom import build_custom_route
-from djfapi.routing.openapi import operation_docs
+from djfapi.routing.openapi import error_responses, operation_docs, scopes_text
 from djfapi.routing.responses import list_response_model
 from djfapi.routing.route import one_or_many
 from djfapi.routing.signature import endpoint_signature, keyword, path_id_names
@@ -57,6 +57,26 @@ IF_MATCH = keyword(
     "if_match",
     str | None,
     Header(None, max_length=1024, description="Only write when the object still has one of these ETags (else 412)"),
+)
+FIELDS = keyword(
+    "fields",
+    str | None,
+    Query(
+        None,
+        max_length=2000,
+        description="Answer with only these fields, comma-separated; dots select inside nested ones "
+        "('id,name,departments.name'). Fields left out are not read at all. The answer then lacks the "
+        "read schema's other fields.",
+    ),
+)
+DRY_RUN = keyword(
+    "dry_run",
+    bool,
+    Query(
+        False,
+        description="Validate and run the whole write — checks, hooks, constraints — then roll it back: the "
+        "answer is what the write would return (or its error); nothing is stored and no change is published.",
+    ),
 )
 IF_NONE_MATCH = keyword(
     "if_none_match",
@@ -106,6 +126,7 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
                 Query(None, description="Sort terms, repeatable; '-' for descending. The primary key breaks ties."),
             ),
             keyword("total", bool, Query(False, description="Add the number of filtered rows as 'total'")),
+            FIELDS,
         ]
     if spec.action == "aggregate":
         table = node.aggregates
@@ -125,13 +146,13 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
         return parameters
     if spec.action == "create":
         # Body() inside Annotated: FastAPI keeps the union's discriminator only that way.
-        return [keyword("body", Annotated[create_body(node), Body()])]
+        return [keyword("body", Annotated[create_body(node), Body()]), DRY_RUN]
     if spec.action == "get":
-        return [IF_NONE_MATCH]
+        return [IF_NONE_MATCH, FIELDS]
     if spec.action == "delete":
         return [IF_MATCH]
     schema = node.patch_schema if spec.action == "update" else node.update_body
-    return [keyword("body", schema, Body()), IF_MATCH]
+    return [keyword("body", schema, Body()), IF_MATCH, DRY_RUN]
 
 
 def create_body(node: DjangoRouterSchema) -> Any:
@@ -162,12 +183,14 @@ def add_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
             build_custom_route(node, custom, router)
     for spec in (s for s in table if not s.detail):
         add_route(node, router, spec)
+    add_options_route(node, router, detail=False)
     if node.subscribe:  # "/companies/subscribe" too must come before "/companies/{company_id}"
         from djfapi.live.routes import add_subscribe_routes
 
         add_subscribe_routes(node, router)
     for spec in (s for s in table if s.detail):
         add_route(node, router, spec)
+    add_options_route(node, router, detail=True)
     for custom in node.custom_endpoints:
         if custom.detail:
             build_custom_route(node, custom, router)
@@ -196,4 +219,47 @@ def add_route(node: DjangoRouterSchema, router: APIRouter, spec: RouteSpec) -> N
         name=operation_id,
         tags=list[str | Enum](node.tags),
         **docs,
+    )
+
+
+#: Per-caller metadata: the methods and fields this caller may use here (``djfapi.routing.metadata``).
+OPTIONS_BODY = {
+    "type": "object",
+    "properties": {
+        "methods": {"type": "array", "items": {"type": "string"}},
+        "fields": {
+            "type": "object",
+            "properties": {
+                use: {"type": "array", "items": {"type": "string"}}
+                for use in ("readable", "writable", "filterable", "orderable")
+            },
+        },
+    },
+}
+
+
+def add_options_route(node: DjangoRouterSchema, router: APIRouter, *, detail: bool) -> None:
+    """``OPTIONS`` on the collection or item path: any valid token may ask; the answer is theirs."""
+    scopes: tuple[str, ...] | None = () if node.security is not None else None
+    handler = metadata.item_options if detail else metadata.collection_options
+    endpoint = endpoints.signalled_endpoint(node, handler, scopes=scopes, id_names=path_id_names(node, detail=detail))
+    endpoint.__signature__ = endpoint_signature(node, detail=detail, scopes=scopes)  # type: ignore[attr-defined]
+    operation_id = f"{node.operation_prefix}_{'item' if detail else 'collection'}_options"
+    endpoint.__name__ = operation_id
+    label = str(node.model._meta.verbose_name) if detail else node.name
+    router.add_api_route(
+        node.item_path if detail else node.collection_path,
+        endpoint,
+        methods=["OPTIONS"],
+        operation_id=operation_id,
+        name=operation_id,
+        tags=list[str | Enum](node.tags),
+        summary=f"What the caller may do with {'this ' + label if detail else node.name}",
+        description="Answers `Allow` and the methods and fields (readable, writable, filterable, orderable) this "
+        "caller may use here, from the same scopes, row filters and field scopes the routes enforce. "
+        + scopes_text(scopes, node.security is not None),
+        responses={
+            200: {"content": {"application/json": {"schema": OPTIONS_BODY}}},
+            **error_responses(node, detail=detail, method="OPTIONS"),
+        },
     )

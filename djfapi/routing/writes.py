@@ -3,6 +3,9 @@
 Each write is one transaction: the parent check, the preconditions, the hooks, every
 row written (nested ones included) and the read-back of the result. Anything that
 fails — validation, a constraint, an ``orm_method``, a hook — rolls all of it back.
+``?dry_run=true`` runs all of it and rolls it back at the end: the answer is the
+write's, nothing is kept, and no change is published (the feed's events are rows of the
+same transaction, and its wake-ups wait for a commit that never comes).
 Rows are locked while they are written (``SELECT ... FOR UPDATE`` where the database
 has it; on SQLite the writers of a process take turns, see ``djfapi.orm.transactions``),
 so two concurrent writers of one object take turns; with ``If-Match`` the second one
@@ -26,6 +29,7 @@ from djfapi.orm.transactions import write_transaction
 from djfapi.routing import queries
 from djfapi.routing.endpoints import RequestContext, find_object
 from djfapi.routing.etags import PreconditionFailed, etag, if_match_holds
+from djfapi.routing.filters import FilterTable
 from djfapi.routing.hooks import WriteEvent, snapshot
 from djfapi.routing.responses import object_body, render_list, render_object
 
@@ -60,22 +64,37 @@ def _find_for_write(ctx: RequestContext, if_match: str | None) -> models.Model:
 
 
 def _create_one(
-    ctx: RequestContext, body: pydantic.BaseModel, values: dict[str, Any], loc: tuple[str | int, ...]
+    ctx: RequestContext,
+    body: pydantic.BaseModel,
+    values: dict[str, Any],
+    loc: tuple[str | int, ...],
+    *,
+    dry_run: bool,
 ) -> models.Model:
     node = ctx.node
     assert node.create_mapping is not None
 
     def before_save(instance: models.Model) -> None:
-        node.hooks.run("before_create", WriteEvent("create", instance, ctx.access, ctx.ids, body))
+        node.hooks.run("before_create", WriteEvent("create", instance, ctx.access, ctx.ids, body, dry_run=dry_run))
 
     instance = writing.create(
         node.create_mapping, body, ctx.write_context(), values=values, loc=loc, before_save=before_save
     )
-    node.hooks.run("after_create", WriteEvent("create", instance, ctx.access, ctx.ids, body))
+    node.hooks.run("after_create", WriteEvent("create", instance, ctx.access, ctx.ids, body, dry_run=dry_run))
     return instance
 
 
 DEFAULT_MAX_WRITE_ROWS = 5000
+WRITE_QUERY_PARAMETERS = frozenset({"dry_run"})
+
+
+def refuse_unknown_query(ctx: RequestContext) -> None:
+    """An unknown query parameter on a write is a 422, as on a list.
+
+    Above all for ``?dry_run=true``: a misspelled ``?dryrun=true`` ignored would commit
+    the write the caller meant only to try.
+    """
+    FilterTable(ctx.node.model, (), ()).parse(ctx.request.query_params.multi_items(), WRITE_QUERY_PARAMETERS)
 
 
 def max_write_rows() -> int:
@@ -83,49 +102,64 @@ def max_write_rows() -> int:
     return int(setting("MAX_WRITE_ROWS", DEFAULT_MAX_WRITE_ROWS))
 
 
-def create_row(ctx: RequestContext, *, body: pydantic.BaseModel | Sequence[pydantic.BaseModel]) -> Response:
+def create_row(
+    ctx: RequestContext, *, body: pydantic.BaseModel | Sequence[pydantic.BaseModel], dry_run: bool = False
+) -> Response:
     """POST: one object, or (with ``create_multi``) a list of them, all or nothing."""
     node = ctx.node
+    refuse_unknown_query(ctx)
     check_body_rows(body, max_write_rows())
-    with write_transaction(node.model):
+    with write_transaction(node.model, dry_run=dry_run):
         values = {}
         if node.parent is not None:
             queries.require_parent(node, ctx.access, ctx.ids)
             values[node.parent_field.attname] = ctx.parent_id
         if isinstance(body, pydantic.BaseModel):
-            pks = [_create_one(ctx, body, values, ("body",)).pk]
+            pks = [_create_one(ctx, body, values, ("body",), dry_run=dry_run).pk]
         else:
-            pks = [_create_one(ctx, item, values, ("body", index)).pk for index, item in enumerate(body)]
+            pks = [
+                _create_one(ctx, item, values, ("body", index), dry_run=dry_run).pk for index, item in enumerate(body)
+            ]
         written = _reread(ctx, pks)
     if isinstance(body, pydantic.BaseModel):
         return render_object(node.get_mapping, written[0], ctx.access, status_code=201)
     return render_list(node.get_mapping, written, ctx.access, status_code=201)
 
 
-def _update(ctx: RequestContext, body: pydantic.BaseModel, *, partial: bool, if_match: str | None) -> Response:
+def _update(
+    ctx: RequestContext, body: pydantic.BaseModel, *, partial: bool, if_match: str | None, dry_run: bool
+) -> Response:
     node = ctx.node
     mapping = node.patch_mapping if partial else node.update_mapping
     assert mapping is not None
+    refuse_unknown_query(ctx)
     check_body_rows(body, max_write_rows())
-    with write_transaction(node.model):
+    with write_transaction(node.model, dry_run=dry_run):
         instance = _find_for_write(ctx, if_match)
         previous = snapshot(instance)
 
+        def event(changed: models.Model) -> WriteEvent:
+            return WriteEvent("update", changed, ctx.access, ctx.ids, body, previous, dry_run=dry_run)
+
         def before_save(changed: models.Model) -> None:
-            node.hooks.run("before_update", WriteEvent("update", changed, ctx.access, ctx.ids, body, previous))
+            node.hooks.run("before_update", event(changed))
 
         writing.update(instance, mapping, body, ctx.write_context(), partial=partial, before_save=before_save)
-        node.hooks.run("after_update", WriteEvent("update", instance, ctx.access, ctx.ids, body, previous))
+        node.hooks.run("after_update", event(instance))
         (data,) = _reread(ctx, [instance.pk])
     return render_object(node.get_mapping, data, ctx.access)
 
 
-def patch_row(ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | None = None) -> Response:
-    return _update(ctx, body, partial=True, if_match=if_match)
+def patch_row(
+    ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | None = None, dry_run: bool = False
+) -> Response:
+    return _update(ctx, body, partial=True, if_match=if_match, dry_run=dry_run)
 
 
-def put_row(ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | None = None) -> Response:
-    return _update(ctx, body, partial=False, if_match=if_match)
+def put_row(
+    ctx: RequestContext, *, body: pydantic.BaseModel, if_match: str | None = None, dry_run: bool = False
+) -> Response:
+    return _update(ctx, body, partial=False, if_match=if_match, dry_run=dry_run)
 
 
 def delete_row(ctx: RequestContext, *, if_match: str | None = None) -> Response:

@@ -17,3 +17,15 @@ class ErrorDetail(pydantic.BaseModel):
 class Error(pydantic.BaseModel):
     detail: ErrorDetail
     event_id: str | None = pydantic.Field(None, description="Sentry event id, present when Sentry recorded the error")
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _upstream_fields(cls, data: Any) -> Any:
+        """Upstream's ``Error(type=..., code=..., message=...)`` (its fields at the top): a deprecated shim."""
+        if isinstance(data, dict) and "detail" not in data and set(data) & {"type", "code", "message"}:
+            from djfapi.compat import deprecated
+
+            deprecated("Error(type=..., code=..., message=...)", "djfapi.errors' exception classes", stacklevel=6)
+            fields = {"type": data.get("type") or "error", "code": None, "message": None, **data}
+            return {"detail": fields}
+        return data

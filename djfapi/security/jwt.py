@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.signals import setting_changed
@@ -37,6 +38,7 @@ from fastapi.security import SecurityScopes as FastAPISecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
+from djfapi.compat import deprecated
 from djfapi.conf import setting
 from djfapi.errors import AuthenticationFailed
 from djfapi.ops.context import record_token
@@ -89,10 +91,29 @@ class JWTToken(SecurityBase):
         issuer: str | None = None,
         leeway: float | None = None,
         description: str | None = None,
+        name: str | None = None,
+        auto_error: bool | None = None,
+        algorithm: str | Sequence[str] | None = None,
     ) -> None:
+        """``name``, ``auto_error`` and ``algorithm`` are upstream djfapi's arguments, kept as shims.
+
+        ``algorithm=`` is ``algorithms=``; ``name=`` the header the token comes in (default
+        ``Authorization``); ``auto_error=False`` makes a missing header give ``None`` instead
+        of a 401 where the token is used directly as a dependency (generated routes always
+        require one).
+        """
         self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
         self.scheme_name = scheme_name or type(self).__name__
         self._key = key
+        if algorithm is not None:
+            deprecated("JWTToken(algorithm=...)", "JWTToken(algorithms=[...])")
+            algorithms = [algorithm] if isinstance(algorithm, str) else algorithm
+        if name is not None:
+            deprecated("JWTToken(name=...)", "the Authorization header")
+        self._header = (name or "Authorization").lower()
+        if auto_error is not None:
+            deprecated("JWTToken(auto_error=...)", "an optional dependency of your own")
+        self._auto_error = auto_error is not False
         self._algorithms = tuple(algorithms) if algorithms else None
         self._issuer = issuer
         self._leeway = leeway
@@ -103,7 +124,7 @@ class JWTToken(SecurityBase):
     # -- configuration -------------------------------------------------------------
 
     def _forget_settings(self, setting: str, **_: Any) -> None:
-        if setting == "DJFAPI":
+        if setting in ("DJFAPI", "JWT_PUBLIC_KEY", "JWT_ISSUER"):
             self._verification = None
 
     def check_configuration(self) -> None:
@@ -115,12 +136,17 @@ class JWTToken(SecurityBase):
         if self._verification is not None:
             return self._verification
         key = self._key if self._key is not None else setting("JWT_KEY")
+        upstream_key = key is None and getattr(settings, "JWT_PUBLIC_KEY", None) is not None
+        if upstream_key:
+            deprecated("settings.JWT_PUBLIC_KEY", "DJFAPI = {'JWT_KEY': ..., 'JWT_ALGORITHMS': [...]}")
+            key = settings.JWT_PUBLIC_KEY
         if key is None or key == "" or (isinstance(key, Mapping) and not key):
             raise ImproperlyConfigured(
                 f"{self.scheme_name}: no JWT verification key. Pass key=... or set DJFAPI = {{'JWT_KEY': ...}} "
                 f"in the Django settings."
             )
-        algorithms = self._algorithms or tuple(setting("JWT_ALGORITHMS", ("HS256",)))
+        # upstream signed with ES512 unless told otherwise; its JWT_PUBLIC_KEY is such a key
+        algorithms = self._algorithms or tuple(setting("JWT_ALGORITHMS", ("ES512",) if upstream_key else ("HS256",)))
         if not algorithms or "none" in {a.lower() for a in algorithms}:
             raise ImproperlyConfigured(f"{self.scheme_name}: JWT algorithms must be a non-empty list without 'none'")
         keys = {
@@ -139,7 +165,7 @@ class JWTToken(SecurityBase):
         self._verification = _Verification(
             keys=keys,
             algorithms=algorithms,
-            issuer=self._issuer if self._issuer is not None else setting("JWT_ISSUER"),
+            issuer=self._issuer if self._issuer is not None else setting("JWT_ISSUER", _upstream_issuer()),
             leeway=self._leeway if self._leeway is not None else setting("JWT_LEEWAY", 0),
         )
         return self._verification
@@ -148,7 +174,7 @@ class JWTToken(SecurityBase):
 
     def authenticate(self, request: Request) -> AccessToken:
         """The verified token of ``request``, or AuthenticationFailed (401)."""
-        header = request.headers.get("authorization")
+        header = request.headers.get(self._header)
         if not header:
             raise AuthenticationFailed("An 'Authorization: Bearer <token>' header is required.", code="token_missing")
         scheme, _, raw = header.partition(" ")
@@ -240,7 +266,9 @@ class JWTToken(SecurityBase):
         """The caller's Access for an operation accepting ``scopes``, or PermissionDenied (403)."""
         return grant(token, self.granted_scopes(token), scopes)
 
-    async def __call__(self, request: Request, security_scopes: FastAPISecurityScopes) -> Access:
+    async def __call__(self, request: Request, security_scopes: FastAPISecurityScopes) -> Access | None:
+        if not self._auto_error and not request.headers.get(self._header):
+            return None  # upstream's auto_error=False: no token, no Access
         token = self.authenticate(request)
         if self.needs_database:
             return await run_in_threadpool(request_signalling(self.authorize), token, security_scopes.scopes)
@@ -286,6 +314,13 @@ class _BearerToken(SecurityBase):
         token = self.owner.authenticate(request)
         record_token(request.scope, token)
         return token
+
+
+def _upstream_issuer() -> str | None:
+    issuer = getattr(settings, "JWT_ISSUER", None)
+    if issuer is not None:
+        deprecated("settings.JWT_ISSUER", "DJFAPI = {'JWT_ISSUER': ...}", stacklevel=4)
+    return issuer
 
 
 def check_hmac_key_length(

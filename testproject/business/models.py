@@ -95,6 +95,20 @@ class CompanyCostcenter(models.Model):
         return f"{self.code} {self.name}"
 
 
+class Skill(models.Model):
+    """A skill a company tracks; employees have many, and each is held by many (many-to-many)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="skills")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="skill_company_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Employee(models.Model):
     """A user's membership in a company; OWNER and ADMIN make a company the user's "own"."""
 
@@ -116,6 +130,7 @@ class Employee(models.Model):
     )
     salary = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     hired_at = models.DateField()
+    skills = models.ManyToManyField(Skill, through="EmployeeSkill", related_name="employees", blank=True)
 
     class Meta:
         constraints = [
@@ -124,3 +139,14 @@ class Employee(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} ({self.type})"
+
+
+class EmployeeSkill(models.Model):
+    """The custom ``through`` model of employees and skills: when a skill was recorded."""
+
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="skill_links")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="employee_links")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["employee", "skill"], name="employee_skill_unique")]

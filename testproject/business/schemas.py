@@ -52,6 +52,11 @@ class Costcenter(BaseModel):
     name: str
 
 
+class Skill(BaseModel):
+    id: UUID
+    name: str
+
+
 class Employee(BaseModel):
     id: UUID
     company_id: UUID
@@ -60,6 +65,7 @@ class Employee(BaseModel):
     department_id: UUID | None
     salary: Money | None = Field(None, scopes=[READ_ANY])
     hired_at: datetime.date
+    skill_ids: list[UUID] = Field(orm_field="skills", description="The employee's skills (many-to-many)")
 
 
 class Company(BaseModel):
@@ -131,12 +137,20 @@ class CostcenterCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
+class SkillCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+SKILL_IDS = "Skills of the employee's company; sent, the list is the new set (left out: unchanged)"
+
+
 class EmployeeCreate(BaseModel):
     user_id: str = Field(min_length=1, max_length=64)
     type: EmployeeModel.Type = EmployeeModel.Type.MEMBER
     department_id: UUID | None = None
     salary: Money | None = Field(None, ge=0, max_digits=14, decimal_places=2, scopes=[UPDATE_ANY])
     hired_at: datetime.date
+    skill_ids: list[UUID] = Field(default_factory=list, orm_field="skills", max_length=100, description=SKILL_IDS)
 
 
 class EmployeeUpdate(BaseModel):
@@ -144,3 +158,4 @@ class EmployeeUpdate(BaseModel):
     department_id: UUID | None = None
     salary: Money | None = Field(None, ge=0, max_digits=14, decimal_places=2, scopes=[UPDATE_ANY])
     hired_at: datetime.date
+    skill_ids: list[UUID] = Field(default_factory=list, orm_field="skills", max_length=100, description=SKILL_IDS)

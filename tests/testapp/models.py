@@ -162,3 +162,11 @@ class Artwork(models.Model):
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="artworks")
     loaned_from = models.ForeignKey(Gallery, on_delete=models.SET_NULL, null=True, blank=True, related_name="loans")
     title = models.CharField(max_length=100)
+
+
+class Playlist(models.Model):
+    """A plain many-to-many (Django's own through table) to Genre, which is no node of a tree."""
+
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+    genres = models.ManyToManyField(Genre, related_name="playlists", blank=True)

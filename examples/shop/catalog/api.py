@@ -20,6 +20,13 @@ router = DjangoRouterSchema(
     owner_field="owner_id",  # the creator, from the token's `sub`; no body can set it; what `.own` means
     children=[
         DjangoRouterSchema(
+            name="tags",  # /shops/{shop_id}/tags: a product may carry only its own shop's tags
+            model=models.Tag,
+            get=schemas.Tag,
+            create=schemas.TagWrite,
+            update=schemas.TagWrite,
+        ),
+        DjangoRouterSchema(
             name="products",  # /shops/{shop_id}/products/{product_id}
             model=models.Product,
             get=schemas.Product,

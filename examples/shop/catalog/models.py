@@ -14,11 +14,22 @@ class Shop(models.Model):
         return self.name
 
 
+class Tag(models.Model):
+    """A label a shop puts on its products ("organic", "vegan"): many products, many tags."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Product(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="products")
     name = models.CharField(max_length=200)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     in_stock = models.BooleanField(default=True)
+    tags = models.ManyToManyField(Tag, related_name="products", blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -20,11 +20,17 @@ class Review(BaseModel):
     text: str
 
 
+class Tag(BaseModel):
+    id: int
+    name: str
+
+
 class Product(BaseModel):
     id: int
     name: str
     price: Decimal  # a JSON string ("4.50"): no precision lost
     in_stock: bool
+    tag_ids: list[int] = Field(orm_field="tags")  # many-to-many, read as the tags' ids
 
 
 class Shop(BaseModel):
@@ -41,6 +47,12 @@ class ProductWrite(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     price: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
     in_stock: bool = True
+    # the shop's tags; sent, the list is the new set; left out of a PUT or PATCH, unchanged
+    tag_ids: list[int] = Field([], orm_field="tags", max_length=20)
+
+
+class TagWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
 
 
 class ProductItem(ProductWrite):

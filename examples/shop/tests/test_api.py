@@ -176,7 +176,7 @@ def test_products_create_get_list_patch_put_delete(client: TestClient) -> None:
     base = f"/shops/{shop['id']}/products"
 
     product = create_product(client, shop["id"])
-    assert product == {"id": product["id"], "name": "Tea", "price": "4.50", "in_stock": True}
+    assert product == {"id": product["id"], "name": "Tea", "price": "4.50", "in_stock": True, "tag_ids": []}
     path = f"{base}/{product['id']}"
 
     assert client.get(path, headers=auth("alice")).json() == product

@@ -1,0 +1,1 @@
+"""Upstream djfapi's ``djfapi.handlers`` package (deprecated; see ``djfapi.handlers.error``)."""

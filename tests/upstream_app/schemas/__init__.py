@@ -1,0 +1,3 @@
+from . import request, response
+
+__all__ = ["request", "response"]
