@@ -30,6 +30,7 @@ from djfapi.routing.etags import is_not_modified
 from djfapi.routing.filters import CountAnnotation, ParsedFilters, annotate_counts
 from djfapi.routing.listing import Ordering, check_cursor_terms
 from djfapi.routing.responses import json_response, render_list, render_object
+from djfapi.routing.totals import TotalMode, total_of
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
 
@@ -180,14 +181,16 @@ def list_rows(
     offset: int = 0,
     cursor: str | None = None,
     order_by: list[str] | None = None,
-    total: bool = False,
+    total: TotalMode = False,
 ) -> Response:
     node = ctx.node
+    if node.cursor is None and offset > node.max_offset:
+        raise offset_too_deep(node, offset)
     terms = node.ordering.terms(order_by)
     require_readable(((field.name, field.read_scopes) for field, _ in terms), ctx.access, use="ordering")
     counts = [field.count for field, _ in terms if field.count is not None]
     rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts, prove_parent=False)
-    count = rows.count() if total else None
+    count, estimated = total_of(rows, total)
     budget = RowBudget(max_response_rows())
     try:
         if node.cursor is None:
@@ -195,7 +198,9 @@ def list_rows(
             items = _read_page(node, page, budget)
             if not items:
                 queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
-            return render_list(node.list_mapping, items, ctx.access, total=count, headers=node.read_headers)
+            return render_list(
+                node.list_mapping, items, ctx.access, total=count, total_estimated=estimated, headers=node.read_headers
+            )
         ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
         check_cursor_terms(terms)
         if cursor:
@@ -213,9 +218,29 @@ def list_rows(
         items,
         ctx.access,
         total=count,
+        total_estimated=estimated,
         cursor=True,
         next_cursor=next_cursor,
         headers=node.read_headers,
+    )
+
+
+def offset_too_deep(node: DjangoRouterSchema, offset: int) -> RequestValidationError:
+    """The 422 for an offset past ``max_offset``: the database would read every row it skips."""
+    bound = node.max_offset
+    return RequestValidationError(
+        [
+            {
+                "type": "less_than_equal",
+                "loc": ("query", "offset"),
+                "msg": f"offset is at most {bound}: a deeper offset makes the database read and skip every row "
+                f"before the page. Narrow the list with filters, or page with a cursor "
+                f"(pagination_options={{'cursor': True}} gives this list ?cursor=, whose pages cost the same at "
+                f"any depth).",
+                "input": offset,
+                "ctx": {"le": bound},
+            }
+        ]
     )
 
 
