@@ -188,3 +188,30 @@ def test_postgresql_reads_a_deep_cursor_page_as_a_range_of_the_index(db: None) -
     assert any("ROW(" in line for line in index_conditions), plan
     # The old OR chain: PostgreSQL can only filter with it, reading every row before the cursor's.
     assert not any("name" in line for line in or_chain.splitlines() if "Index Cond" in line), or_chain
+
+
+def test_a_cursor_page_with_nested_lists_reads_as_the_offset_page_does(
+    shared_connection: None, django_assert_num_queries: Any
+) -> None:
+    from testproject.business import schemas
+    from testproject.business.models import CompanyDepartment
+
+    for company in seed(12)[:12]:
+        CompanyDepartment.objects.create(company=company, name=f"D of {company.name}", budget=1)
+
+    def tree(**pagination: Any) -> DjangoRouterSchema:
+        return DjangoRouterSchema(
+            name="companies",
+            model=Company,
+            get=schemas.Company,
+            objects_filter=tenant_rows,
+            pagination_options={"default_order_by": ["name"], **pagination},
+        )
+
+    by_cursor, by_offset = serve(tree(cursor=True)), serve(tree())
+    first = by_cursor.get("/companies", params={"limit": "5"}).json()
+    with django_assert_num_queries(3):  # the page, its departments, its cost centres
+        second = by_cursor.get("/companies", params={"limit": "5", "cursor": first["next_cursor"]}).json()
+
+    assert second["items"] == by_offset.get("/companies", params={"limit": "5", "offset": "5"}).json()["items"]
+    assert any(item["departments"] for item in second["items"])

@@ -201,14 +201,19 @@ def list_rows(
             return render_list(
                 node.list_mapping, items, ctx.access, total=count, total_estimated=estimated, headers=node.read_headers
             )
-        ordered = node.list_plan.apply(rows).order_by(*Ordering.order_by(terms))
         check_cursor_terms(terms)
+        ordered = rows.order_by(*Ordering.order_by(terms))
         if cursor:
             ordered = ordered.filter(node.cursor.decode(cursor, terms))
-        window = list(ordered[: limit + 1])
-        next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
-        items = [read(node.list_mapping, row) for row in window[:limit]]
-        budget.take(count_rows(items))
+        if node.list_reader is not None:
+            paths = [field.path for field, _ in terms]
+            items, last = node.list_reader.read_window(ordered, limit, paths, budget)
+            next_cursor = node.cursor.encode_values(terms, [last[p] for p in paths]) if last is not None else None
+        else:
+            window = list(node.list_plan.apply(ordered)[: limit + 1])
+            next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
+            items = [read(node.list_mapping, row) for row in window[:limit]]
+            budget.take(count_rows(items))
         if not items:
             queries.require_parent(node, ctx.access, ctx.ids)
     except TooManyRows as exceeded:

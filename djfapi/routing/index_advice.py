@@ -169,8 +169,8 @@ def _probe_filter(node: DjangoRouterSchema) -> Q:
         return Q()
 
 
-def _equalities(model: type[models.Model], q: Q) -> list[str]:
-    if q.negated or q.connector != Q.AND:
+def _equalities(model: type[models.Model], q: Any) -> list[str]:
+    if not isinstance(q, Q) or q.negated or q.connector != Q.AND:
         return []
     names: list[str] = []
     for child in q.children:

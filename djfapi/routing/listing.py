@@ -168,7 +168,10 @@ class Cursor:
         self.salt = f"djfapi.cursor:{salt}"
 
     def encode(self, terms: Sequence[tuple[OrderField, bool]], row: models.Model) -> str:
-        values = [_row_value(row, field) for field, _ in terms]
+        return self.encode_values(terms, [_row_value(row, field) for field, _ in terms])
+
+    def encode_values(self, terms: Sequence[tuple[OrderField, bool]], values: Sequence[Any]) -> str:
+        """The cursor after a row whose sort values (in the order of ``terms``) are ``values``."""
         order = [("-" if descending else "") + field.name for field, descending in terms]
         payload = {"o": order, "v": pydantic_core.to_jsonable_python(values)}
         return signing.dumps(payload, salt=self.salt, compress=True)
