@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from typing import Any
 
 import pytest
 from django.core import checks
@@ -174,19 +175,17 @@ def test_manage_py_check_reports_it_and_silenced_checks_silence_it_per_node() ->
     assert [a for a in advice_for_tree(inherited) if a.check_id == "djfapi.W110"] == []
 
 
-def test_settings_silence_an_id_everywhere(settings: pytest.FixtureRequest) -> None:
+def test_settings_silence_an_id_everywhere(settings: Any) -> None:
     loud = DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"])
-    settings.SILENCED_SYSTEM_CHECKS = ["djfapi.W111"]  # type: ignore[attr-defined]
+    settings.SILENCED_SYSTEM_CHECKS = ["djfapi.W111"]
 
     messages = [m for m in checks.run_checks(tags=[TREES_TAG]) if m.obj is loud]
 
     assert messages and all(m.is_silenced() for m in messages if m.id == "djfapi.W111")
 
 
-def test_building_the_router_in_debug_logs_the_advice(
-    settings: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
-) -> None:
-    settings.DEBUG = True  # type: ignore[attr-defined]
+def test_building_the_router_in_debug_logs_the_advice(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.DEBUG = True
     with caplog.at_level(logging.WARNING, logger="djfapi.indexes"):
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"]).router  # noqa: B018
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["isbn"]).router  # noqa: B018
@@ -195,10 +194,8 @@ def test_building_the_router_in_debug_logs_the_advice(
     assert "models.Index(fields=['title']" in caplog.records[0].getMessage()
 
 
-def test_outside_debug_building_the_router_logs_nothing(
-    settings: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
-) -> None:
-    settings.DEBUG = False  # type: ignore[attr-defined]
+def test_outside_debug_building_the_router_logs_nothing(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.DEBUG = False
     with caplog.at_level(logging.WARNING, logger="djfapi.indexes"):
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"]).router  # noqa: B018
 

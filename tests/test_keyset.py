@@ -215,3 +215,19 @@ def test_a_cursor_page_with_nested_lists_reads_as_the_offset_page_does(
 
     assert second["items"] == by_offset.get("/companies", params={"limit": "5", "offset": "5"}).json()["items"]
     assert any(item["departments"] for item in second["items"])
+
+
+def test_a_row_comparison_refuses_unknown_operators_and_unequal_rows() -> None:
+    from django.db.models import F, Value
+
+    from djfapi.routing.keyset import RowComparison, direction_runs
+
+    assert RowComparison([F("name")], ">", [Value("x")]).operator == ">"
+    with pytest.raises(ValueError, match="unsupported row comparison"):
+        RowComparison([F("name")], "; DROP", [Value("x")])
+    with pytest.raises(ValueError, match="as many values as columns"):
+        RowComparison([F("name"), F("id")], ">", [Value("x")])
+    with pytest.raises(ValueError, match="as many values as columns"):
+        RowComparison([], ">", [])
+    runs = direction_runs([("a", True, 1), ("b", True, 2), ("c", False, 3), ("d", True, 4)])
+    assert [[path for path, _, _ in run] for run in runs] == [["a", "b"], ["c"], ["d"]]
