@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from djfapi import BaseModel
 from djfapi.checks import TREES_TAG
+from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.routing.django import DjangoRouterSchema
 from djfapi.routing.index_advice import advice_for_tree, advise, filter_columns, index_name
 from testproject.business.models import Company, CompanyDepartment
@@ -208,3 +209,9 @@ def test_index_names_fit_djangos_limit_and_stay_apart() -> None:
 
     assert len(long_a) <= 30 and len(long_b) <= 30 and long_a != long_b
     assert index_name(Company, ["tenant_id", "name", "id"]) == "company_tenant_id_name_id_idx"
+
+
+@pytest.mark.parametrize("ids", [["djfapi.W999"], ["djfapi.w110"], ["djfapi.W001"], "djfapi.W110"])
+def test_silenced_checks_refuses_what_no_node_check_is(ids: Any) -> None:
+    with pytest.raises(SchemaDefinitionError, match="silenced_checks"):
+        DjangoRouterSchema(name="books", model=Book, get=BookOut, silenced_checks=ids)

@@ -165,6 +165,12 @@ class DjangoRouterSchema:
         self._tags = names("tags", tags) or None
         self.subscribe = subscribe
         self.silenced_checks = frozenset(names("silenced_checks", silenced_checks) or ())
+        unknown = sorted(self.silenced_checks - set(index_advice.CHECK_IDS))
+        if unknown:
+            raise SchemaDefinitionError(
+                f"router schema {name!r}: silenced_checks names {unknown}, which no node check has; choose from "
+                f"{', '.join(index_advice.CHECK_IDS)} (silence other checks with SILENCED_SYSTEM_CHECKS)"
+            )
         self.parent: DjangoRouterSchema | None = None
         self._custom: builtins.list[CustomEndpoint] = []
         self._router: APIRouter | None = None
