@@ -13,7 +13,7 @@ from benchmarks.runner import Options
 
 PG_CONNECTIONS = ("persistent", "pool")  # as benchmarks.settings, which needs Django to import
 
-COMMANDS = ("run", "seed", "profile")
+COMMANDS = ("run", "seed", "profile", "growth")
 
 
 def _names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_argument("--workloads", type=lambda t: _names(t, workloads, "workload"), default=("W1", "W2", "W3"))
     profile.add_argument("--requests", type=int, default=400, help="profiled requests per workload")
     profile.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
+    growth = sub.add_parser("growth", help="list costs at 10k/100k/1M rows on PostgreSQL (benchmarks.growth)")
+    growth.add_argument(
+        "--sizes", type=lambda t: tuple(int(n) for n in t.split(",")), default=(10_000, 100_000, 1_000_000)
+    )
+    growth.add_argument("--runs", type=int, default=3, help="rounds; each class's figure is the median of its rounds")
+    growth.add_argument("--requests", type=int, default=30, help="timed requests per class and round")
+    growth.add_argument("--without-advised-indexes", action="store_true", help="drop the demo's advised indexes")
     return parser
 
 
@@ -75,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         seed(args.companies, force=args.force)
         return 0
+    if args.command == "growth":
+        from benchmarks.growth import run as run_growth
+
+        return run_growth(args.sizes, args.runs, args.requests, args.without_advised_indexes)
     if args.command == "profile":
         from benchmarks.profiling import profile
 

@@ -75,6 +75,28 @@ def check_router_trees(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     return messages
 
 
+@checks.register(TREES_TAG)
+def check_indexes(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """djfapi.W110-W114: a list path of a router tree that no index of its model serves.
+
+    See ``djfapi.routing.index_advice``: each warning names the ``models.Index`` to add.
+    A tree that would not build is E001's to report, not this check's.
+    """
+    from djfapi.routing.django import declared_roots
+    from djfapi.routing.index_advice import advice_for_tree, describe
+
+    messages: list[checks.CheckMessage] = []
+    for root in declared_roots():
+        try:
+            found = advice_for_tree(root)
+        except ImproperlyConfigured:
+            continue
+        for advice in found:
+            message, hint = describe(advice)
+            messages.append(checks.Warning(message, hint=hint, obj=advice.node, id=advice.check_id))
+    return messages
+
+
 def run(*, include_warnings: bool = True) -> list[checks.CheckMessage]:
     """djfapi's checks that are not silenced (what ``manage.py check`` would show of them)."""
     messages = checks.run_checks(tags=[TAG], include_deployment_checks=False)

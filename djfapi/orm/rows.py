@@ -14,7 +14,7 @@ reading instances.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -93,6 +93,21 @@ class ValuesReader:
     def read(self, queryset: QuerySet[Any], budget: RowBudget | None = None) -> list[dict[str, Any]]:
         """The rows of ``queryset`` (filtered, ordered, maybe sliced) as schema-keyed dicts."""
         return self._shape(self._rows(queryset, budget), budget)
+
+    def read_window(
+        self, queryset: QuerySet[Any], limit: int, keys: Sequence[str], budget: RowBudget
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Up to ``limit`` rows of ``queryset`` as schema-keyed dicts, and the ``keys`` values of the last
+        one when a row follows it (what a keyset cursor positions by), else None. One query more than
+        ``limit`` rows tells whether there is a next page; the nested lists are read for the page only.
+        """
+        lookups = [lookup for _, lookup in self.columns]
+        values = queryset.values(PK, *lookups, *(key for key in keys if key != PK and key not in lookups))
+        rows = list(values[: limit + 1])
+        page = rows[:limit]
+        budget.take(len(page))
+        last = {key: page[-1][key] for key in keys} if len(rows) > limit else None
+        return self._shape(page, budget), last
 
     def read_keyed(self, queryset: QuerySet[Any]) -> dict[Any, dict[str, Any]]:
         """The rows of ``queryset`` by primary key (to answer in the order rows were written)."""

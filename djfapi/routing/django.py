@@ -26,7 +26,7 @@ from djfapi.orm.plan import QueryPlan, derive_plan
 from djfapi.orm.rows import ValuesReader, values_reader
 from djfapi.orm.selection import BoundedCache, Selection, view
 from djfapi.orm.writing import check_write_mapping
-from djfapi.routing import queries, routes, tree_checks
+from djfapi.routing import index_advice, queries, routes, tree_checks
 from djfapi.routing.aggregate import AggregateTable, compile_aggregates
 from djfapi.routing.custom import CustomEndpoint
 from djfapi.routing.filters import FilterTable, default_filters, explicit_filters
@@ -129,6 +129,7 @@ class DjangoRouterSchema:
         nested_limit: int | None = None,
         tags: Sequence[str] | None = None,
         subscribe: bool = False,
+        silenced_checks: Sequence[str] = (),
     ) -> None:
         self.name = check_segment(name)
         if not (isinstance(model, type) and issubclass(model, models.Model)):
@@ -174,6 +175,13 @@ class DjangoRouterSchema:
         self._nested_limit = nested_limit
         self._tags = names("tags", tags) or None
         self.subscribe = subscribe
+        self.silenced_checks = frozenset(names("silenced_checks", silenced_checks) or ())
+        unknown = sorted(self.silenced_checks - set(index_advice.CHECK_IDS))
+        if unknown:
+            raise SchemaDefinitionError(
+                f"router schema {name!r}: silenced_checks names {unknown}, which no node check has; choose from "
+                f"{', '.join(index_advice.CHECK_IDS)} (silence other checks with SILENCED_SYSTEM_CHECKS)"
+            )
         self.parent: DjangoRouterSchema | None = None
         self._custom: builtins.list[CustomEndpoint] = []
         self._router: APIRouter | None = None
@@ -303,6 +311,11 @@ class DjangoRouterSchema:
     @cached_property
     def pagination(self) -> PaginationOptions:
         return self._pagination.resolved(self.parent.pagination if self.parent else None)
+
+    @property
+    def max_offset(self) -> int:
+        """The deepest ``offset`` this node's list accepts (see ``PaginationOptions.max_offset``)."""
+        return int(self.pagination.max_offset or 0)
 
     @property
     def read_headers(self) -> dict[str, str] | None:
@@ -598,6 +611,7 @@ class DjangoRouterSchema:
             check_operation_ids(router.routes)
             share_allowed_methods(router.routes)
             self._router = router
+            index_advice.log_advice(self)
         return self._router
 
     def _check(self) -> None:

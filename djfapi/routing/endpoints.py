@@ -31,6 +31,7 @@ from djfapi.routing.etags import is_not_modified
 from djfapi.routing.filters import CountAnnotation, ParsedFilters, annotate_counts
 from djfapi.routing.listing import Ordering, check_cursor_terms
 from djfapi.routing.responses import json_response, render_list, render_object
+from djfapi.routing.totals import TotalMode, total_of
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
 
@@ -189,16 +190,18 @@ def list_rows(
     offset: int = 0,
     cursor: str | None = None,
     order_by: list[str] | None = None,
-    total: bool = False,
+    total: TotalMode = False,
     fields: str | None = None,
 ) -> Response:
     node = ctx.node
+    if node.cursor is None and offset > node.max_offset:
+        raise offset_too_deep(node, offset)
     shown = _read_view(ctx, item=False, fields=fields)
     terms = node.ordering.terms(order_by)
     require_readable(((field.name, field.read_scopes) for field, _ in terms), ctx.access, use="ordering")
     counts = [field.count for field, _ in terms if field.count is not None]
     rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts, prove_parent=False)
-    count = rows.count() if total else None
+    count, estimated = total_of(rows, total)
     budget = RowBudget(max_response_rows())
     try:
         if node.cursor is None:
@@ -206,15 +209,22 @@ def list_rows(
             items = _read_page(shown, page, budget)
             if not items:
                 queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
-            return render_list(shown.mapping, items, ctx.access, total=count, headers=node.read_headers)
-        ordered = shown.plan.apply(rows).order_by(*Ordering.order_by(terms))
+            return render_list(
+                shown.mapping, items, ctx.access, total=count, total_estimated=estimated, headers=node.read_headers
+            )
         check_cursor_terms(terms)
+        ordered = rows.order_by(*Ordering.order_by(terms))
         if cursor:
             ordered = ordered.filter(node.cursor.decode(cursor, terms))
-        window = list(ordered[: limit + 1])
-        next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
-        items = [read(shown.mapping, row) for row in window[:limit]]
-        budget.take(count_rows(items))
+        if shown.reader is not None:
+            paths = [field.path for field, _ in terms]
+            items, last = shown.reader.read_window(ordered, limit, paths, budget)
+            next_cursor = node.cursor.encode_values(terms, [last[p] for p in paths]) if last is not None else None
+        else:
+            window = list(shown.plan.apply(ordered)[: limit + 1])
+            next_cursor = node.cursor.encode(terms, window[limit - 1]) if len(window) > limit else None
+            items = [read(shown.mapping, row) for row in window[:limit]]
+            budget.take(count_rows(items))
         if not items:
             queries.require_parent(node, ctx.access, ctx.ids)
     except TooManyRows as exceeded:
@@ -224,6 +234,7 @@ def list_rows(
         items,
         ctx.access,
         total=count,
+        total_estimated=estimated,
         cursor=True,
         next_cursor=next_cursor,
         headers=node.read_headers,
@@ -237,6 +248,25 @@ def _read_view(ctx: RequestContext, *, item: bool, fields: str | None) -> ReadVi
         return node.read_view(item=item, selection=None)
     mapping = node.get_mapping if item else node.list_mapping
     return node.read_view(item=item, selection=parse_fields(mapping, fields, ctx.access))
+
+
+def offset_too_deep(node: DjangoRouterSchema, offset: int) -> RequestValidationError:
+    """The 422 for an offset past ``max_offset``: the database would read every row it skips."""
+    bound = node.max_offset
+    return RequestValidationError(
+        [
+            {
+                "type": "less_than_equal",
+                "loc": ("query", "offset"),
+                "msg": f"offset is at most {bound}: a deeper offset makes the database read and skip every row "
+                f"before the page. Narrow the list with filters, or page with a cursor "
+                f"(pagination_options={{'cursor': True}} gives this list ?cursor=, whose pages cost the same at "
+                f"any depth).",
+                "input": offset,
+                "ctx": {"le": bound},
+            }
+        ]
+    )
 
 
 def _read_page(shown: ReadView, page: QuerySet[Any], budget: RowBudget) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 
 from djfapi.orm.mapping import FieldKind, SchemaDefinitionError, SchemaMapping
 from djfapi.routing.filters import COUNT_SUFFIX, CountAnnotation, count_alias, counted_relation
+from djfapi.routing.keyset import rows_after
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,17 @@ class Ordering:
 
     @staticmethod
     def order_by(terms: Sequence[tuple[OrderField, bool]]) -> list[OrderBy]:
-        return [
-            F(field.path).desc(nulls_last=True) if descending else F(field.path).asc(nulls_last=True)
-            for field, descending in terms
-        ]
+        """``ORDER BY`` of ``terms``; ``NULLS LAST`` only on nullable columns.
+
+        PostgreSQL does not know that ``NULLS LAST`` changes nothing on a NOT NULL
+        column, and would refuse an index for ``name DESC NULLS LAST``.
+        """
+        return [_order_term(field, descending) for field, descending in terms]
+
+
+def _order_term(field: OrderField, descending: bool) -> OrderBy:
+    nulls_last = True if field.nullable else None
+    return F(field.path).desc(nulls_last=nulls_last) if descending else F(field.path).asc(nulls_last=nulls_last)
 
 
 def compile_ordering(mapping: SchemaMapping, names: Sequence[str] | None, default: Sequence[str]) -> Ordering:
@@ -160,7 +168,10 @@ class Cursor:
         self.salt = f"djfapi.cursor:{salt}"
 
     def encode(self, terms: Sequence[tuple[OrderField, bool]], row: models.Model) -> str:
-        values = [_row_value(row, field) for field, _ in terms]
+        return self.encode_values(terms, [_row_value(row, field) for field, _ in terms])
+
+    def encode_values(self, terms: Sequence[tuple[OrderField, bool]], values: Sequence[Any]) -> str:
+        """The cursor after a row whose sort values (in the order of ``terms``) are ``values``."""
         order = [("-" if descending else "") + field.name for field, descending in terms]
         payload = {"o": order, "v": pydantic_core.to_jsonable_python(values)}
         return signing.dumps(payload, salt=self.salt, compress=True)
@@ -198,14 +209,10 @@ def _row_value(row: models.Model, field: OrderField) -> Any:
 
 
 def keyset_after(terms: Sequence[tuple[OrderField, bool]], values: Sequence[Any]) -> Q:
-    """Rows strictly after ``values`` in the order ``terms`` (the last term is unique)."""
-    after = Q(pk__in=[])
-    equal = Q()
-    for (field, descending), value in zip(terms, values, strict=True):
-        comparison = "lt" if descending else "gt"
-        after |= equal & Q(**{f"{field.path}__{comparison}": value})
-        equal &= Q(**{field.path: value})
-    return after
+    """Rows strictly after ``values`` in the order ``terms`` (the last term is unique), as row comparisons."""
+    fields = {field.path: field.model_field for field, _ in terms}
+    keyed = [(field.path, descending, value) for (field, descending), value in zip(terms, values, strict=True)]
+    return rows_after(keyed, fields)
 
 
 def check_cursor_terms(terms: Sequence[tuple[OrderField, bool]]) -> None:

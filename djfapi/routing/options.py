@@ -15,6 +15,9 @@ from djfapi.conf import setting
 from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.security.scopes import validate_scope
 
+#: The deepest ``offset`` a list accepts unless ``max_offset`` says otherwise.
+DEFAULT_MAX_OFFSET = 10_000
+
 
 def plain(value: Any) -> Any:
     """An Enum member's value, anything else as it is.
@@ -121,12 +124,16 @@ class PaginationOptions:
     ``default_order_by`` lists ``order_by`` terms used when the request gives none; the
     primary key is always appended as the final tie-breaker. ``cursor=True`` replaces
     ``offset`` with an opaque ``cursor`` (keyset pagination, stable under inserts).
+    ``max_offset`` bounds ``offset`` (default ``DJFAPI["PAGINATION"]["max_offset"]``,
+    else 10,000): the database reads every skipped row, so a deeper offset is a 422
+    that points to the cursor.
     """
 
     default_limit: int | None = None
     max_limit: int | None = None
     default_order_by: tuple[str, ...] = ()
     cursor: bool = False
+    max_offset: int | None = None
 
     @classmethod
     def coerce(cls, value: PaginationOptions | Mapping[str, Any] | None) -> PaginationOptions:
@@ -134,7 +141,7 @@ class PaginationOptions:
             return cls()
         if isinstance(value, PaginationOptions):
             return value
-        unknown = set(value) - {"default_limit", "max_limit", "default_order_by", "cursor"}
+        unknown = set(value) - {"default_limit", "max_limit", "default_order_by", "cursor", "max_offset"}
         if unknown:
             raise SchemaDefinitionError(f"pagination_options: unknown option(s) {sorted(unknown)}")
         return cls(
@@ -142,6 +149,7 @@ class PaginationOptions:
             max_limit=value.get("max_limit"),
             default_order_by=names("pagination_options.default_order_by", value.get("default_order_by", ())) or (),
             cursor=bool(value.get("cursor", False)),
+            max_offset=value.get("max_offset"),
         )
 
     def resolved(self, parent: PaginationOptions | None) -> PaginationOptions:
@@ -158,4 +166,13 @@ class PaginationOptions:
             raise SchemaDefinitionError(
                 f"pagination_options: need 1 <= default_limit ({default_limit}) <= max_limit ({max_limit})"
             )
-        return PaginationOptions(default_limit, max_limit, self.default_order_by, self.cursor)
+        max_offset = self.max_offset
+        if max_offset is None and parent is not None:
+            max_offset = parent.max_offset
+        if max_offset is None:
+            max_offset = defaults.get("max_offset", DEFAULT_MAX_OFFSET)
+        if isinstance(max_offset, bool) or not isinstance(max_offset, int) or max_offset < 0:
+            raise SchemaDefinitionError(
+                f"pagination_options: max_offset must be a whole number >= 0, got {max_offset!r}"
+            )
+        return PaginationOptions(default_limit, max_limit, self.default_order_by, self.cursor, max_offset)

@@ -27,7 +27,14 @@ def list_response_model(schema: type[pydantic.BaseModel], *, cursor: bool = Fals
     """``{"items": [...], "total": n}`` (``total`` only when asked for), plus ``next_cursor`` in cursor mode."""
     fields: dict[str, Any] = {
         "items": (list[schema], ...),  # type: ignore[valid-type]
-        "total": (int | None, pydantic.Field(None, description="Rows matching the filters; only with ?total=true")),
+        "total": (
+            int | None,
+            pydantic.Field(None, description="Rows matching the filters; only with ?total=true or ?total=estimate"),
+        ),
+        "total_estimated": (
+            bool | None,
+            pydantic.Field(None, description="Only with ?total=estimate: true when 'total' is the planner's estimate"),
+        ),
     }
     if cursor:
         fields["next_cursor"] = (
@@ -72,6 +79,7 @@ def render_list(
     access: Access | None,
     *,
     total: int | None = None,
+    total_estimated: bool | None = None,
     cursor: bool = False,
     next_cursor: str | None = None,
     status_code: int = 200,
@@ -80,11 +88,13 @@ def render_list(
     """A list page of instances or of their data; ``total`` is left out unless counted,
     ``next_cursor`` present in cursor mode. The page is validated in one call."""
     items = [row if isinstance(row, dict) else read(mapping, row) for row in rows]
-    page: dict[str, Any] = {"items": items, "total": total}
+    page: dict[str, Any] = {"items": items, "total": total, "total_estimated": total_estimated}
     if cursor:
         page["next_cursor"] = next_cursor
     validated = list_response_model(mapping.schema, cursor=cursor).model_validate(page, by_name=True)
     exclude: dict[str, Any] = {} if total is not None else {"total": True}
+    if total_estimated is None:
+        exclude["total_estimated"] = True
     hidden = hidden_fields(mapping.schema, access)
     if hidden:
         exclude["items"] = {"__all__": hidden}

@@ -23,6 +23,7 @@ from djfapi.routing.openapi import error_responses, operation_docs, scopes_text
 from djfapi.routing.responses import list_response_model
 from djfapi.routing.route import one_or_many
 from djfapi.routing.signature import endpoint_signature, keyword, path_id_names
+from djfapi.routing.totals import TotalMode
 
 if TYPE_CHECKING:
     from djfapi.routing.django import DjangoRouterSchema
@@ -115,7 +116,16 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
                 Query(None, max_length=4096, description="Opaque cursor from the previous page's next_cursor"),
             )
             if node.cursor is not None
-            else keyword("offset", int, Query(0, ge=0, le=2**31 - 1, description="Rows to skip"))
+            else keyword(
+                "offset",
+                int,
+                Query(
+                    0,
+                    ge=0,
+                    le=2**31 - 1,
+                    description=f"Rows to skip, at most {options.max_offset}; page deeper with filters or a cursor",
+                ),
+            )
         )
         return [
             keyword("limit", int, Query(options.default_limit, ge=1, le=options.max_limit, description="Page size")),
@@ -125,7 +135,15 @@ def operation_parameters(node: DjangoRouterSchema, spec: RouteSpec) -> list[insp
                 list[_literal(node.ordering.choices)] | None,  # type: ignore[misc]
                 Query(None, description="Sort terms, repeatable; '-' for descending. The primary key breaks ties."),
             ),
-            keyword("total", bool, Query(False, description="Add the number of filtered rows as 'total'")),
+            keyword(
+                "total",
+                TotalMode,
+                Query(
+                    False,
+                    description="Add the number of filtered rows as 'total': true counts them, 'estimate' asks "
+                    "the database's planner (cheap on large tables; 'total_estimated' says which it is)",
+                ),
+            ),
             FIELDS,
         ]
     if spec.action == "aggregate":

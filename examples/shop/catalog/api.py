@@ -35,6 +35,8 @@ router = DjangoRouterSchema(
             # No scopes of its own: read with the shop's `get` scopes, written with its
             # `patch` scopes (changing a product is changing the shop).
             subscribe=True,  # GET /shops/{shop_id}/products/subscribe: the change feed
+            # Offsets up to 500; deeper is a 422 pointing to filters or a cursor.
+            pagination_options={"max_offset": 500},
             children=[
                 DjangoRouterSchema(
                     name="reviews",  # /shops/{shop_id}/products/{product_id}/reviews/{review_id}
@@ -43,6 +45,9 @@ router = DjangoRouterSchema(
                     create=schemas.ReviewWrite,
                     update=schemas.ReviewWrite,
                     owner_field="author_id",  # the reviewer, from the token's `sub`
+                    # Best reviews first, paged by cursor: a deep page costs what the first
+                    # costs (Review.Meta.indexes holds the index the advisor asked for).
+                    pagination_options={"cursor": True, "default_order_by": ["-rating"]},
                     security_scopes=SecurityScopes(  # customers write reviews, not shops
                         post=["shop.reviews.create"],
                         patch=["shop.reviews.update.any", "shop.reviews.update.own"],

@@ -237,7 +237,7 @@ def test_reviews_create_get_list_patch_put_delete(client: TestClient) -> None:
     path = f"{base}/{review['id']}"
 
     assert client.get(path, headers=auth("bob")).json() == review
-    assert client.get(base, headers=auth("bob")).json() == {"items": [review]}
+    assert client.get(base, headers=auth("bob")).json() == {"items": [review], "next_cursor": None}
 
     patched = client.patch(path, json={"rating": 4}, headers=auth("bob"))
     assert patched.status_code == 200, patched.text
@@ -298,7 +298,7 @@ def test_the_shopkeeper_reads_the_reviews_of_their_shop_but_cannot_change_them(c
     review = create_review(client, shop["id"], product_id)
     base = f"/shops/{shop['id']}/products/{product_id}/reviews"
 
-    assert client.get(base, headers=auth("alice")).json() == {"items": [review]}
+    assert client.get(base, headers=auth("alice")).json() == {"items": [review], "next_cursor": None}
     refused = client.patch(f"{base}/{review['id']}", json={"rating": 1}, headers=auth("alice"))
     assert refused.status_code == 403
 

@@ -1,0 +1,305 @@
+"""The index advisor: which of a node's list paths no index of its model serves.
+
+Every list of a node reads the rows its filters select — the parent's foreign key on a
+child, the equality columns of the row filter (``tenant_id``) — in its order. Without
+an index that starts with those columns and continues with the order's, the database
+reads every row the caller's tenant holds and sorts them, on every page: the cost
+follows the tenant, not the page. The advisor compares, per node,
+
+* the default (and cursor) order: ``(<filter columns>, <order terms>, <pk>)`` — W110;
+* each declared ``filter_fields`` column: ``(<filter columns>, <column>)`` — W111;
+* each declared ``order_fields`` column: ``(<filter columns>, <column>)`` — W112;
+* each declared aggregate field and ``group_by`` column — W113;
+* ``?total=true``: an index over the filter columns (and ``status`` with
+  ``delete_status``), so the count is an index-only scan — W114;
+
+with the model's indexes, unique constraints and indexed fields, and names the exact
+``models.Index`` to add for each one not served. Only declared fields are checked: a
+node without ``filter_fields`` filters on every column of its schema, and an index
+per column is rarely what anyone wants. Silence an id for one node with
+``DjangoRouterSchema(silenced_checks=["djfapi.W111"])``, or everywhere with
+``SILENCED_SYSTEM_CHECKS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import Q
+
+from djfapi.schemas.access import Access, AccessScope, AccessToken
+
+if TYPE_CHECKING:
+    from djfapi.routing.django import DjangoRouterSchema
+
+ORDER_CHECK = "djfapi.W110"
+FILTER_CHECK = "djfapi.W111"
+ORDER_FIELD_CHECK = "djfapi.W112"
+AGGREGATE_CHECK = "djfapi.W113"
+COUNT_CHECK = "djfapi.W114"
+CHECK_IDS = (ORDER_CHECK, FILTER_CHECK, ORDER_FIELD_CHECK, AGGREGATE_CHECK, COUNT_CHECK)
+_COSTS = {
+    ORDER_CHECK: "each page (and each cursor page) reads every row the filter columns select and sorts them",
+    FILTER_CHECK: "the filter is tested row by row on every row the filter columns select",
+    ORDER_FIELD_CHECK: "each page in that order reads and sorts every row the filter columns select",
+    AGGREGATE_CHECK: "the aggregate reads every row the filter columns select from the table",
+    COUNT_CHECK: "the count reads every row from the table instead of scanning an index alone",
+}
+#: Django's limit on index names (``models.Index.max_name_length``).
+MAX_INDEX_NAME = 30
+_PROBE = "djfapi-index-advisor"
+logger = logging.getLogger("djfapi.indexes")
+
+IndexColumns = tuple[tuple[str, bool], ...]  # (field name, descending)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One list path of a node that no index serves, and the index that would."""
+
+    check_id: str
+    node: DjangoRouterSchema
+    use: str  # what the path is, in words
+    fields: tuple[str, ...]  # models.Index(fields=...) of the index to add, "-" for descending
+
+    @property
+    def index_name(self) -> str:
+        return index_name(self.node.model, self.fields)
+
+    @property
+    def index(self) -> str:
+        """The ``models.Index(...)`` line to add to the model's ``Meta.indexes``."""
+        return f"models.Index(fields={list(self.fields)!r}, name={self.index_name!r})"
+
+
+def index_name(model: type[models.Model], fields: Sequence[str]) -> str:
+    """A readable index name within Django's 30 characters; a hash keeps long ones apart."""
+    words = [model._meta.model_name or "", *(field.lstrip("-") for field in fields)]
+    base = "_".join(words)
+    if len(base) + 4 <= MAX_INDEX_NAME:
+        return f"{base}_idx"
+    digest = hashlib.sha1("_".join([model._meta.label_lower, *fields]).encode()).hexdigest()[:6]
+    return f"{base[: MAX_INDEX_NAME - 11]}_{digest}_idx"
+
+
+# -- what the model has ---------------------------------------------------------------------------------------------
+
+
+def model_indexes(model: type[models.Model]) -> list[IndexColumns]:
+    """Every b-tree column list the database keeps for ``model`` (partial and expression indexes left out)."""
+    meta = model._meta
+    found: list[IndexColumns] = []
+    for index in meta.indexes:
+        if index.fields and not index.condition and not index.expressions:
+            found.append(tuple((_field_name(model, f.lstrip("-")), f.startswith("-")) for f in index.fields))
+    for constraint in meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and constraint.fields and constraint.condition is None:
+            found.append(tuple((_field_name(model, f), False) for f in constraint.fields))
+    for together in meta.unique_together:
+        found.append(tuple((_field_name(model, f), False) for f in together))
+    for field in meta.concrete_fields:
+        if field.primary_key or field.unique or getattr(field, "db_index", False):
+            found.append(((field.name, False),))
+    return found
+
+
+def _field_name(model: type[models.Model], name: str) -> str:
+    """The field's name for an attname too (``company_id`` -> ``company``)."""
+    try:
+        return model._meta.get_field(name).name
+    except FieldDoesNotExist:
+        return name
+
+
+def _unique_alone(model: type[models.Model], name: str) -> bool:
+    field = model._meta.get_field(name)
+    return bool(getattr(field, "primary_key", False) or getattr(field, "unique", False))
+
+
+def serves(index: IndexColumns, prefix: frozenset[str], wanted: Sequence[tuple[str, bool]], exact: bool) -> bool:
+    """Whether ``index`` starts with ``prefix`` (in any order) and goes on with ``wanted``.
+
+    With ``exact`` the directions must all agree with ``wanted`` or all be reversed (a
+    backward scan); otherwise only the columns count (a filter or a group).
+    """
+    head = index[: len(prefix)]
+    if {name for name, _ in head} != prefix or len(index) < len(prefix) + len(wanted):
+        return False
+    tail = index[len(prefix) : len(prefix) + len(wanted)]
+    if [name for name, _ in tail] != [name for name, _ in wanted]:
+        return False
+    if not exact:
+        return True
+    same = [d == w for (_, d), (_, w) in zip(tail, wanted, strict=True)]
+    return all(same) or not any(same)
+
+
+# -- what a node reads -------------------------------------------------------------------------------------------
+
+
+def filter_columns(node: DjangoRouterSchema) -> tuple[str, ...]:
+    """The columns every list of ``node`` compares for equality: the parent's key, the row filter's.
+
+    The row filter is called with a probe caller holding the node's first list scope;
+    its top-level ``AND``-ed equalities on the model's own columns are the ones an
+    index should lead with (``tenant_id``). A filter that cannot be probed adds none.
+    """
+    columns: list[str] = []
+    if node.parent is not None:
+        columns.append(node.parent_field.name)
+    for name in _equalities(node.model, _probe_filter(node)):
+        if name not in columns:
+            columns.append(name)
+    return tuple(columns)
+
+
+def _probe_filter(node: DjangoRouterSchema) -> Q:
+    scopes = node.scopes.get("list") or ()
+    scope = AccessScope.from_str(scopes[0]) if scopes else None
+    token = AccessToken(exp=2**31 - 1, sub=_PROBE, ten=_PROBE, aud=list(scopes), crt=False)
+    try:
+        return node.objects_filter(Access(token=token, scope=scope))
+    except Exception:  # a filter that needs a real caller: advise on what is known
+        return Q()
+
+
+def _equalities(model: type[models.Model], q: Any) -> list[str]:
+    if not isinstance(q, Q) or q.negated or q.connector != Q.AND:
+        return []
+    names: list[str] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            names.extend(_equalities(model, child))
+            continue
+        if not isinstance(child, tuple):
+            continue
+        lookup = child[0].removesuffix("__exact")
+        if "__" in lookup:
+            continue
+        try:
+            field = model._meta.get_field(lookup)
+        except FieldDoesNotExist:
+            continue
+        if getattr(field, "concrete", False):
+            names.append(field.name)
+    return names
+
+
+def _own_column(model: type[models.Model], path: str) -> str | None:
+    """The model's own column a field path starts with, when the rest are transforms (``hired_at__year``)."""
+    head, *rest = path.split("__")
+    try:
+        field = model._meta.get_field(head)
+    except FieldDoesNotExist:
+        return None
+    if not getattr(field, "concrete", False):
+        return None
+    if rest and field.is_relation:
+        return None  # crosses a relation: that model's foreign-key index serves the join
+    if rest and not field.is_relation and any(field.get_transform(part) is None for part in rest):
+        return None
+    return str(field.name)
+
+
+# -- the advice ----------------------------------------------------------------------------------------------------
+
+
+def advise(node: DjangoRouterSchema) -> list[Advice]:
+    """Each list path of ``node`` that no index of its model serves."""
+    model = node.model
+    indexes = model_indexes(model)
+    prefix_names = filter_columns(node)
+    prefix = frozenset(prefix_names)
+    found: list[Advice] = []
+
+    def need(check_id: str, use: str, wanted: Sequence[tuple[str, bool]], exact: bool) -> None:
+        if any(serves(index, prefix, wanted, exact) for index in indexes):
+            return
+        if not exact and len(wanted) == 1 and not prefix and _unique_alone(model, wanted[0][0]):
+            return
+        fields = (*prefix_names, *(("-" if descending else "") + name for name, descending in wanted))
+        found.append(Advice(check_id, node, use, fields))
+        # What the advice adds serves later paths too: (tenant_id, name, id) serves the filter on name.
+        indexes.append(tuple((name.lstrip("-"), name.startswith("-")) for name in fields))
+
+    counted = [("status", False)] if node.delete_status is not None else []
+    if prefix or counted:
+        need(COUNT_CHECK, "the count of ?total=true", counted, exact=False)
+    order = _default_order(node)
+    if order is not None:
+        need(ORDER_CHECK, f"the default order ({', '.join(_terms_text(order))})", order, exact=True)
+    for name in node.filter_fields or ():
+        column = _own_column(model, name)
+        if column is not None and column not in prefix and not _unique_alone(model, column):
+            need(FILTER_CHECK, f"the filter {name!r}", [(column, False)], exact=False)
+    for name in node.order_fields or ():
+        column = _own_column(model, name)
+        if column is not None and column not in prefix and not _unique_alone(model, column):
+            need(ORDER_FIELD_CHECK, f"order_by={name}", [(column, False)], exact=False)
+    for name in (*node.aggregate_fields, *node.aggregate_group_by):
+        column = _own_column(model, name)
+        if column is not None and column not in prefix and not _unique_alone(model, column):
+            need(AGGREGATE_CHECK, f"the aggregate on {name!r}", [(column, False)], exact=False)
+    return found
+
+
+def _default_order(node: DjangoRouterSchema) -> list[tuple[str, bool]] | None:
+    """The default order's columns, the primary key last; None when no index can give it."""
+    columns: list[tuple[str, bool]] = []
+    for field, descending in node.ordering.terms(None):
+        if field.model_field is None or (field.path != "pk" and "__" in field.path):
+            return None  # a related count or column: computed per row, no index of this model orders by it
+        columns.append((field.model_field.name, descending))
+    return columns
+
+
+def _terms_text(order: Iterable[tuple[str, bool]]) -> list[str]:
+    return [("-" if descending else "") + name for name, descending in order]
+
+
+def silenced(node: DjangoRouterSchema, check_id: str) -> bool:
+    """Whether ``node`` or one of its ancestors silences ``check_id``."""
+    return any(check_id in level.silenced_checks for level in (*node.ancestors, node))
+
+
+def describe(advice: Advice) -> tuple[str, str]:
+    """The message and hint of a check for ``advice``."""
+    node = advice.node
+    model = node.model
+    message = (
+        f"GET {node.collection_path}: no index of {model._meta.label} serves {advice.use}; "
+        f"{_COSTS[advice.check_id]}, so its cost grows with the rows of the tenant or parent, not the page."
+    )
+    hint = (
+        f"Add {advice.index} to {model.__name__}.Meta.indexes (then makemigrations), or silence it for this "
+        f"node with silenced_checks=[{advice.check_id!r}]."
+    )
+    return message, hint
+
+
+def advice_for_tree(root: Any) -> list[Advice]:
+    """Every unsilenced advice of a tree."""
+    return [advice for node in root.walk() for advice in advise(node) if not silenced(node, advice.check_id)]
+
+
+def log_advice(root: Any) -> None:
+    """In DEBUG, when a tree's router is built: each unsilenced advice as a warning of ``djfapi.indexes``.
+
+    ``manage.py check`` says the same; this reaches whoever only runs the server.
+    """
+    from django.conf import settings
+
+    if not settings.DEBUG:
+        return
+    globally = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()))
+    for advice in advice_for_tree(root):
+        if advice.check_id in globally:
+            continue
+        message, hint = describe(advice)
+        logger.warning("%s: %s HINT: %s", advice.check_id, message, hint)

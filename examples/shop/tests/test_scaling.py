@@ -1,0 +1,77 @@
+"""Lists that scale: reviews best first by cursor (mixed directions), products with a bounded
+offset, totals exact or estimated, and the indexes the advisor asks for in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog.models import Review
+from fastapi.testclient import TestClient
+
+from djfapi.routing.index_advice import advice_for_tree
+from tests.conftest import auth
+from tests.test_api import create_shop
+
+
+def reviews_path(client: TestClient) -> str:
+    shop = create_shop(client, products=[{"name": "Tea", "price": "4.50"}])
+    product = shop["products"][0]["id"]
+    # 23 reviews with many equal ratings: the id breaks the ties
+    Review.objects.bulk_create(Review(product_id=product, author_id=f"c{n}", rating=n % 5 + 1) for n in range(23))
+    return f"/shops/{shop['id']}/products/{product}/reviews"
+
+
+def test_reviews_walk_best_first_by_cursor_each_exactly_once(client: TestClient) -> None:
+    path = reviews_path(client)
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(10):
+        query = {"limit": "4", **({"cursor": cursor} if cursor else {})}
+        page = client.get(path, params=query, headers=auth("bob")).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    expected = sorted(Review.objects.all(), key=lambda review: (-review.rating, review.pk))
+    assert [item["id"] for item in seen] == [review.pk for review in expected]
+
+
+def test_a_forged_or_foreign_cursor_is_a_422(client: TestClient) -> None:
+    path = reviews_path(client)
+    cursor = client.get(path, params={"limit": "2"}, headers=auth("bob")).json()["next_cursor"]
+
+    assert client.get(path, params={"cursor": cursor + "x"}, headers=auth("bob")).status_code == 422
+    assert client.get(path, params={"cursor": cursor, "order_by": "id"}, headers=auth("bob")).status_code == 422
+    assert client.get(path, params={"cursor": cursor}, headers=auth("bob")).status_code == 200
+
+
+def test_product_offsets_stop_at_500_and_point_to_the_cursor(client: TestClient) -> None:
+    shop = create_shop(client, products=[{"name": "Tea", "price": "4.50"}])
+    path = f"/shops/{shop['id']}/products"
+
+    assert client.get(path, params={"offset": "500"}, headers=auth("alice")).json()["items"] == []
+    refused = client.get(path, params={"offset": "501"}, headers=auth("alice"))
+
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["query", "offset"] and "cursor" in error["msg"]
+
+
+def test_totals_are_exact_or_marked_as_estimates(client: TestClient) -> None:
+    shop = create_shop(client, products=[{"name": "Tea", "price": "4.50"}, {"name": "Milk", "price": "1.20"}])
+    path = f"/shops/{shop['id']}/products"
+
+    exact = client.get(path, params={"total": "true"}, headers=auth("alice")).json()
+    estimate = client.get(path, params={"total": "estimate"}, headers=auth("alice")).json()
+
+    assert exact["total"] == 2 and "total_estimated" not in exact
+    # Two rows are under EXACT_COUNT_BELOW (1000): counted, and said so.
+    assert (estimate["total"], estimate["total_estimated"]) == (2, False)
+    assert client.get(path, params={"total": "perhaps"}, headers=auth("alice")).status_code == 422
+
+
+def test_the_shop_declares_every_index_the_advisor_asks_for() -> None:
+    from catalog.api import router
+
+    assert advice_for_tree(router) == []

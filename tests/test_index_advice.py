@@ -1,0 +1,217 @@
+"""The index advisor (djfapi.W110-W114): each list path no index serves is reported with the
+exact ``models.Index`` to add; a served one is not; silencing works per node and globally."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from django.core import checks
+from django.db.models import Q
+
+from djfapi import BaseModel
+from djfapi.checks import TREES_TAG
+from djfapi.orm.mapping import SchemaDefinitionError
+from djfapi.routing.django import DjangoRouterSchema
+from djfapi.routing.index_advice import advice_for_tree, advise, filter_columns, index_name
+from testproject.business.models import Company, CompanyDepartment
+from tests.testapp.models import Book, Shelf
+
+
+class CompanyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime.datetime
+    status: str
+    is_verified: bool
+
+
+class DepartmentOut(BaseModel):
+    name: str
+    budget: str
+
+
+class ShelfOut(BaseModel):
+    name: str
+
+
+class BookOut(BaseModel):
+    title: str
+    pages: int
+
+
+def hints(node: DjangoRouterSchema) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for advice in advise(node):
+        found.setdefault(advice.check_id, []).append(advice.index)
+    return found
+
+
+def test_the_demo_tree_declares_every_index_the_advisor_asks_for() -> None:
+    from testproject.api import companies
+
+    assert advice_for_tree(companies) == []
+
+
+def test_the_tenant_column_leads_and_the_default_order_with_its_tie_breaker_follows() -> None:
+    served = DjangoRouterSchema(
+        name="companies", model=Company, get=CompanyOut, pagination_options={"default_order_by": ["name"]}
+    )
+    unserved = DjangoRouterSchema(
+        name="companies", model=Company, get=CompanyOut, pagination_options={"default_order_by": ["-created_at"]}
+    )
+
+    assert filter_columns(served) == ("tenant_id",)
+    assert "djfapi.W110" not in hints(served)
+    # (tenant_id, created_at) exists, but not with the primary key after it: a cursor could not use it.
+    assert hints(unserved)["djfapi.W110"] == [
+        "models.Index(fields=['tenant_id', '-created_at', 'id'], name='company_tenant_id_c_f4196b_idx')"
+    ]
+
+
+def test_a_backward_scan_serves_the_reversed_order_but_not_a_mixed_one() -> None:
+    reversed_order = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        order_fields=["name", "id"],
+        pagination_options={"default_order_by": ["-name", "-id"]},
+    )
+    mixed = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        order_fields=["name", "id"],
+        pagination_options={"default_order_by": ["-name", "id"]},
+    )
+
+    assert "djfapi.W110" not in hints(reversed_order)
+    assert hints(mixed)["djfapi.W110"][0].startswith("models.Index(fields=['tenant_id', '-name', 'id']")
+
+
+def test_declared_filter_order_and_aggregate_fields_are_checked() -> None:
+    books = DjangoRouterSchema(
+        name="books",
+        model=Book,
+        get=BookOut,
+        filter_fields=["title", "isbn"],
+        order_fields=["pages"],
+        aggregate_fields=["pages"],
+        aggregate_group_by=["title"],
+    )
+
+    found = hints(books)
+
+    assert found["djfapi.W111"] == [f"models.Index(fields=['title'], name={index_name(Book, ['title'])!r})"]
+    assert found["djfapi.W112"] == [f"models.Index(fields=['pages'], name={index_name(Book, ['pages'])!r})"]
+    assert "djfapi.W113" not in found  # the indexes advised above serve the aggregate too
+    assert not any("isbn" in hint for hints_ in found.values() for hint in hints_)  # unique: its own index
+
+
+def test_a_child_leads_with_its_parent_key_and_soft_deletes_want_status_for_the_count() -> None:
+    companies = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        delete_status="deleted",
+        pagination_options={"default_order_by": ["name"]},
+        children=[
+            DjangoRouterSchema(
+                name="departments", model=CompanyDepartment, get=DepartmentOut, aggregate_fields=["budget"]
+            )
+        ],
+    )
+    departments = companies.children[0]
+
+    assert filter_columns(departments) == ("company",)
+    assert advise(departments) == []  # (company, id) and (company, budget) are declared by the demo
+    assert "djfapi.W114" not in hints(companies)  # (tenant_id, status) is declared by the demo
+
+
+def test_a_row_filter_is_probed_for_its_equality_columns_and_one_that_fails_adds_none() -> None:
+    def by_tenant_and_flag(access: object) -> Q:
+        return Q(tenant_id="x") & Q(is_verified=True) & Q(name__icontains="a")
+
+    def needs_a_real_caller(access: object) -> Q:
+        raise LookupError("no such user")
+
+    probed = DjangoRouterSchema(name="companies", model=Company, get=CompanyOut, objects_filter=by_tenant_and_flag)
+    failing = DjangoRouterSchema(name="companies", model=Company, get=CompanyOut, objects_filter=needs_a_real_caller)
+
+    assert filter_columns(probed) == ("tenant_id", "is_verified")
+    assert filter_columns(failing) == ()
+
+
+def test_manage_py_check_reports_it_and_silenced_checks_silence_it_per_node() -> None:
+    loud = DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"])
+    quiet = DjangoRouterSchema(
+        name="books", model=Book, get=BookOut, filter_fields=["title"], silenced_checks=["djfapi.W111"]
+    )
+    inherited = DjangoRouterSchema(
+        name="shelves",
+        model=Shelf,
+        get=ShelfOut,
+        silenced_checks=["djfapi.W110"],
+        children=[
+            DjangoRouterSchema(
+                name="books", model=Book, get=BookOut, pagination_options={"default_order_by": ["title"]}
+            )
+        ],
+    )
+
+    messages = [m for m in checks.run_checks(tags=[TREES_TAG]) if m.id == "djfapi.W111"]
+
+    loud_messages = [m for m in messages if m.obj is loud]
+    assert len(loud_messages) == 1
+    assert "models.Index(fields=['title']" in loud_messages[0].hint
+    assert "GET /books" in loud_messages[0].msg
+    assert not [m for m in messages if m.obj is quiet]
+    # the child's (shelf, title, id) is silenced by its parent
+    assert [a.index for a in advise(inherited.children[0])] == [
+        f"models.Index(fields=['shelf', 'title', 'id'], name={index_name(Book, ['shelf', 'title', 'id'])!r})"
+    ]
+    assert [a for a in advice_for_tree(inherited) if a.check_id == "djfapi.W110"] == []
+
+
+def test_settings_silence_an_id_everywhere(settings: Any) -> None:
+    loud = DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"])
+    settings.SILENCED_SYSTEM_CHECKS = ["djfapi.W111"]
+
+    messages = [m for m in checks.run_checks(tags=[TREES_TAG]) if m.obj is loud]
+
+    assert messages and all(m.is_silenced() for m in messages if m.id == "djfapi.W111")
+
+
+def test_building_the_router_in_debug_logs_the_advice(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.DEBUG = True
+    with caplog.at_level(logging.WARNING, logger="djfapi.indexes"):
+        DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"]).router  # noqa: B018
+        DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["isbn"]).router  # noqa: B018
+
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["djfapi.W111"]
+    assert "models.Index(fields=['title']" in caplog.records[0].getMessage()
+
+
+def test_outside_debug_building_the_router_logs_nothing(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.DEBUG = False
+    with caplog.at_level(logging.WARNING, logger="djfapi.indexes"):
+        DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"]).router  # noqa: B018
+
+    assert caplog.records == []
+
+
+def test_index_names_fit_djangos_limit_and_stay_apart() -> None:
+    long_a = index_name(CompanyDepartment, ["company", "some_very_long_field_name_a"])
+    long_b = index_name(CompanyDepartment, ["company", "some_very_long_field_name_b"])
+
+    assert len(long_a) <= 30 and len(long_b) <= 30 and long_a != long_b
+    assert index_name(Company, ["tenant_id", "name", "id"]) == "company_tenant_id_name_id_idx"
+
+
+@pytest.mark.parametrize("ids", [["djfapi.W999"], ["djfapi.w110"], ["djfapi.W001"], "djfapi.W110"])
+def test_silenced_checks_refuses_what_no_node_check_is(ids: Any) -> None:
+    with pytest.raises(SchemaDefinitionError, match="silenced_checks"):
+        DjangoRouterSchema(name="books", model=Book, get=BookOut, silenced_checks=ids)

@@ -1,0 +1,47 @@
+"""The examples of docs/scaling.md (docs_src/scaling/*) do what the page says."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from djfapi.routing.index_advice import advice_for_tree, advise
+from testproject.business.models import Company, CompanyDepartment
+from tests.helpers import TENANT, auth
+from tests.test_docs_examples import load
+
+READ_ANY = ["business.companies.read.any"]
+
+
+def test_the_advice_example_prints_the_index_the_page_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    load("scaling/advice", fresh=True)
+
+    printed = capsys.readouterr().out.splitlines()
+
+    assert printed == [
+        "djfapi.W110 models.Index(fields=['tenant_id', '-created_at', 'id'], name='company_tenant_id_c_f4196b_idx')"
+    ]
+
+
+def test_the_large_lists_example_bounds_offsets_marks_estimates_and_silences_its_child(
+    shared_connection: None,
+) -> None:
+    module = load("scaling/large_lists")
+    client = TestClient(module.app)
+    company = Company.objects.create(tenant_id=TENANT, name="Acme")
+    for budget in (5, 7, 6):
+        CompanyDepartment.objects.create(company=company, name=f"D{budget}", budget=budget)
+    headers = auth(scopes=READ_ANY)
+
+    assert client.get("/companies?offset=1000", headers=headers).json() == {"items": []}
+    refused = client.get("/companies?offset=1001", headers=headers)
+    assert refused.status_code == 422
+    assert "cursor" in refused.json()["detail"][0]["msg"]
+    estimate = client.get("/companies?total=estimate", headers=headers).json()
+    assert (estimate["total"], estimate["total_estimated"]) == (1, False)  # few rows: counted exactly
+    departments = client.get(f"/companies/{company.pk}/departments", headers=headers).json()["items"]
+    assert [d["name"] for d in departments] == ["D7", "D6", "D5"]
+
+    child = module.companies.children[0]
+    assert [a.check_id for a in advise(child)] == ["djfapi.W110"]  # what it would say ...
+    assert advice_for_tree(module.companies) == []  # ... silenced for that node
