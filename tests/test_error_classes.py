@@ -346,6 +346,7 @@ def row_locked_elsewhere(company: Company) -> Iterator[dict[str, Any]]:
         other.rollback()
 
 
+@pytest.mark.direct_postgresql  # lock_timeout as a startup option, which PgBouncer does not forward
 def test_a_database_locked_past_its_timeout_is_a_503_that_says_so(own_connections: TestClient) -> None:
     """Not "unavailable": the database answers, other work holds it. Before: the same 503
     ``database_unavailable`` as an outage."""

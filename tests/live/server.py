@@ -215,11 +215,13 @@ def start_server(
     threadpool_size: int = DEFAULT_THREADPOOL_SIZE,
     url: str | None = None,
     label: str = "",
+    workers: int = 1,
     **env: str,
 ) -> LiveServer:
     """Start uvicorn on ``database`` (``url`` overrides where it connects) and wait until it answers.
 
-    ``env`` adds settings switches, e.g. ``CONN_MAX_AGE="60"``, ``DJFAPI_DB_POOL="1"``.
+    ``env`` adds settings switches, e.g. ``CONN_MAX_AGE="60"``, ``DJFAPI_DB_POOL="1"``;
+    ``workers`` > 1 runs uvicorn's ``--workers`` (one process per worker behind one port).
     """
     application_name = f"{database}_app"
     environment = server_environment(
@@ -246,6 +248,7 @@ def start_server(
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    *(["--workers", str(workers)] if workers > 1 else []),
                 ],
                 cwd=REPO_ROOT,
                 env=environment,
