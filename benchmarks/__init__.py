@@ -10,6 +10,7 @@ Not part of the test run (pytest collects ``tests/`` only). From the repository 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/djfapi_bench python -m benchmarks
     python -m benchmarks seed [--companies N] [--force]
     python -m benchmarks profile [--contender djfapi|baseline] [--workloads W1,W2,W3] [--requests N]
+    python -m benchmarks workers [--rounds N] [--concurrency C]   # djfapi with 1 and 2 uvicorn workers
 
 Options of a run: ``--contenders baseline,djfapi,bolt,drf,ninja`` (the default; the
 baseline always runs: every ratio is to it; ``instances``, the earlier baseline that
