@@ -56,8 +56,12 @@ def database_url(name: str, *, port: int | None = None) -> str:
 
 
 def admin_connection() -> psycopg.Connection[Any]:
-    """An autocommit connection to the ``postgres`` database of the suite's server."""
-    return psycopg.connect(database_url("postgres"), autocommit=True, connect_timeout=5)
+    """An autocommit connection to the ``postgres`` database of the suite's server.
+
+    Never a prepared statement: behind a transaction-pooling PgBouncer (CI's third pass)
+    a statement prepared on one server connection is unknown, or taken, on the next.
+    """
+    return psycopg.connect(database_url("postgres"), autocommit=True, connect_timeout=5, prepare_threshold=None)
 
 
 def _alive(pid: int) -> bool:
@@ -113,6 +117,12 @@ class LiveDatabases:
         self._ensure_template()
         name = f"{self.prefix}{label}_{next(self._counter)}"
         with admin_connection() as admin:
+            # A pooler (CI's PgBouncer pass) keeps the seeding's server connection to the
+            # template open for a while; a template must have no session to be copied.
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.template],
+            )
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         self._created.append(name)
         return name
