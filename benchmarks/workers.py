@@ -16,7 +16,6 @@ on a 2-core machine two workers compete with it, which is part of what is measur
 
 from __future__ import annotations
 
-import contextlib
 import json
 import statistics
 import time
@@ -64,15 +63,27 @@ def run_workers(options: WorkerOptions) -> int:
     token = mint_token(tenant=TENANT, user=USER, scopes=SCOPES, expires=48 * 3600)
     print("\n".join(describe_environment(RunOptions(companies=options.companies))), flush=True)
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    with contextlib.ExitStack() as stack:
-        servers = {count: stack.enter_context(Server("djfapi", workers=count)) for count in WORKER_COUNTS}
-        time.sleep(3.0)  # every worker of the multi-worker server has imported the app
+    servers: dict[int, Server] = {}
+
+    def serving(count: int) -> Server:
+        """The server with ``count`` workers, started again if it is gone (the machine is shared)."""
+        server = servers.get(count)
+        if server is not None and server.process is not None and server.process.poll() is None:
+            return server
+        if server is not None:
+            print(f"the {count}-worker server was gone; starting it again", flush=True)
+            server.__exit__(None, None, None)
+        server = servers[count] = Server("djfapi", workers=count).__enter__()
+        time.sleep(3.0)  # every worker of a multi-worker server has imported the app
+        return server
+
+    try:
         for number in range(options.rounds):
             order = WORKER_COUNTS if number % 2 == 0 else tuple(reversed(WORKER_COUNTS))
             for key, workload in workloads.items():
                 for count in order:
                     result = drive(
-                        servers[count].port,
+                        serving(count).port,
                         None,  # several processes: the server's own CPU is not split out
                         workload.requests,
                         token,
@@ -85,9 +96,13 @@ def run_workers(options: WorkerOptions) -> int:
                     results.setdefault((key, count), []).append(result)
                     print(
                         f"round {number + 1} {key} workers={count}: {result['rps']:,.0f} req/s, "
-                        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']}",
+                        f"p50 {result['p50_ms'] or 0:.1f} ms, p99 {result['p99_ms'] or 0:.1f} ms, "
+                        f"errors {result['errors']}",
                         flush=True,
                     )
+    finally:
+        for server in servers.values():
+            server.__exit__(None, None, None)
     lines = table(workloads, results, options)
     print("\n".join(lines))
     path = work / "workers.json"
@@ -111,12 +126,22 @@ def table(
         "| workload | 1 worker req/s | 2 workers req/s | 2 / 1 | generator CPU (2 workers) |",
         "|---|---|---|---|---|",
     ]
+    left_out = 0
     for key, workload in workloads.items():
-        one, two = results.get((key, 1), []), results.get((key, 2), [])
-        ratios = [b["rps"] / a["rps"] for a, b in zip(one, two, strict=False) if a["rps"]]
+        # A cell with errors (a server killed by someone else on a shared machine) is left
+        # out, and so is the other worker count's cell of that round.
+        by_round = {
+            count: {r["round"]: r for r in results.get((key, count), []) if not r["errors"]} for count in (1, 2)
+        }
+        rounds = sorted(set(by_round[1]) & set(by_round[2]))
+        left_out += sum(len(results.get((key, count), [])) for count in (1, 2)) - 2 * len(rounds)
+        one, two = [by_round[1][n] for n in rounds], [by_round[2][n] for n in rounds]
+        ratios = [b["rps"] / a["rps"] for a, b in zip(one, two, strict=True) if a["rps"]]
         generator = [result["generator_cpu"] * 100 for result in two if result.get("generator_cpu") is not None]
         lines.append(
             f"| {key} {workload.title} | {_spread([r['rps'] for r in one], ',.0f')} | "
             f"{_spread([r['rps'] for r in two], ',.0f')} | {_spread(ratios, '.2f')} | {_spread(generator, '.0f')}% |"
         )
+    if left_out:
+        lines.append(f"\n{left_out} cell(s) with errors left out, with their pair of the same round")
     return lines
