@@ -11,6 +11,7 @@ Not part of the test run (pytest collects ``tests/`` only). From the repository 
     python -m benchmarks seed [--companies N] [--force]
     python -m benchmarks profile [--contender djfapi|baseline] [--workloads W1,W2,W3] [--requests N]
     DATABASE_URL=postgres://... python -m benchmarks growth [--sizes 10000,100000,1000000] [--runs 3]
+    python -m benchmarks workers [--rounds N] [--concurrency C]   # djfapi with 1 and 2 uvicorn workers
 
 Options of a run: ``--contenders baseline,djfapi,bolt,drf,ninja`` (the default; the
 baseline always runs: every ratio is to it; ``instances``, the earlier baseline that

@@ -13,7 +13,7 @@ from benchmarks.runner import Options
 
 PG_CONNECTIONS = ("persistent", "pool")  # as benchmarks.settings, which needs Django to import
 
-COMMANDS = ("run", "seed", "profile", "growth")
+COMMANDS = ("run", "seed", "profile", "growth", "workers")
 
 
 def _names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     growth.add_argument("--runs", type=int, default=3, help="rounds; each class's figure is the median of its rounds")
     growth.add_argument("--requests", type=int, default=30, help="timed requests per class and round")
     growth.add_argument("--without-advised-indexes", action="store_true", help="drop the demo's advised indexes")
+    workers = sub.add_parser("workers", help="djfapi's read workloads with 1 and 2 uvicorn workers")
+    workers.add_argument(
+        "--workloads", type=lambda t: _names(t, workloads, "workload"), default=("W1", "W2", "W3", "W6")
+    )
+    workers.add_argument("--concurrency", type=int, default=16, help="connections in flight")
+    workers.add_argument("--duration", type=float, default=10.0, help="timed seconds per cell")
+    workers.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per cell")
+    workers.add_argument("--rounds", type=int, default=3, help="repeat the sweep; medians and ranges")
+    workers.add_argument("--companies", type=int, default=DEFAULT_COMPANIES, help="companies per tenant")
     return parser
 
 
@@ -90,6 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.profiling import profile
 
         return profile(args.contender, args.workloads, args.requests, args.companies)
+    if args.command == "workers":
+        from benchmarks.workers import WorkerOptions, run_workers
+
+        return run_workers(
+            WorkerOptions(
+                workloads=args.workloads,
+                concurrency=args.concurrency,
+                duration=args.duration,
+                warmup=args.warmup,
+                rounds=args.rounds,
+                companies=args.companies,
+            )
+        )
     from benchmarks.runner import run
 
     options = Options.quick() if args.quick else Options()

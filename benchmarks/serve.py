@@ -1,11 +1,12 @@
-"""Serve one contender: ``python -m benchmarks.serve NAME --port PORT``.
+"""Serve one contender: ``python -m benchmarks.serve NAME --port PORT [--workers N]``.
 
-One process, one worker, on the contender's ASGI server: uvicorn with its defaults
-(its fastest installed event loop and HTTP parser; no access log), or Granian (its
-Rust HTTP stack, the asyncio loop on uvloop, one runtime thread) for a contender that
-names it. Django is set up with ``benchmarks.settings`` before the contender's module
-is imported. With ``BENCH_COUNT_QUERIES`` or ``BENCH_TRACE_MEMORY`` in the environment
-the app is wrapped in ``benchmarks.instrument.Instrumented``.
+On the contender's ASGI server: uvicorn with its defaults (its fastest installed event
+loop and HTTP parser; no access log), or Granian (its Rust HTTP stack, the asyncio loop
+on uvloop) for a contender that names it. One worker process unless ``--workers N``
+(``benchmarks.workers`` compares 1 and 2): each worker then builds the app itself
+through ``worker_app``. Django is set up with ``benchmarks.settings`` before the
+contender's module is imported. With ``BENCH_COUNT_QUERIES`` or ``BENCH_TRACE_MEMORY``
+in the environment the app is wrapped in ``benchmarks.instrument.Instrumented``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from benchmarks.config import SETTINGS_MODULE
 
-_CONTENDER_VARIABLE = "BENCH_SERVE_CONTENDER"  # how Granian's worker learns what to build
+_CONTENDER_VARIABLE = "BENCH_SERVE_CONTENDER"  # how a worker process learns what to build
+_WORKER_APP = "benchmarks.serve:worker_app"
 
 
 def _flag(name: str) -> bool:
@@ -48,8 +50,8 @@ def build(name: str) -> Callable[..., Any]:
     return app
 
 
-def granian_app() -> Callable[..., Any]:
-    """Granian's factory target: its worker process builds the app itself."""
+def worker_app() -> Callable[..., Any]:
+    """The app of one worker process (uvicorn with several workers, or Granian): built there."""
     return build(os.environ[_CONTENDER_VARIABLE])
 
 
@@ -58,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("contender")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
 
     from benchmarks.contenders import get
@@ -65,29 +68,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     contender = get(args.contender)
     if contender.launcher:
         parser.error(f"{contender.name} runs its own server ({contender.launcher}), not benchmarks.serve")
+    os.environ[_CONTENDER_VARIABLE] = contender.name
     if contender.server == "granian":
-        _serve_granian(contender.name, args.host, args.port)
+        _serve_granian(args.host, args.port, args.workers)
         return
-    app = build(contender.name)
 
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    if args.workers > 1:  # each worker process imports the app on its own: uvicorn needs an import string
+        uvicorn.run(
+            _WORKER_APP,
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    uvicorn.run(build(contender.name), host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
-def _serve_granian(name: str, host: str, port: int) -> None:
+def _serve_granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
-    os.environ[_CONTENDER_VARIABLE] = name
     Granian(
-        "benchmarks.serve:granian_app",
+        _WORKER_APP,
         factory=True,
         address=host,
         port=port,
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=workers,
         loop=Loops.uvloop,
         log_level=LogLevels.warning,
         log_access=False,

@@ -50,13 +50,14 @@ def free_port() -> int:
 class Server:
     """A contender served in a child process, for the length of a ``with`` block."""
 
-    def __init__(self, contender: str, *, instrumented: bool = False) -> None:
+    def __init__(self, contender: str, *, instrumented: bool = False, workers: int = 1) -> None:
         self.contender = contender
         self.instrumented = instrumented
+        self.workers = workers
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        suffix = "-instrumented" if instrumented else ""
+        suffix = ("-instrumented" if instrumented else "") + (f"-{workers}-workers" if workers > 1 else "")
         self.log_path = ensure_work_dir() / f"server-{contender}{suffix}.log"
 
     @property
@@ -81,6 +82,7 @@ class Server:
             command = getattr(importlib.import_module(module), function)("127.0.0.1", self.port)
         else:
             command = [sys.executable, "-m", "benchmarks.serve", self.contender, "--port", str(self.port)]
+            command += ["--workers", str(self.workers)]
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:

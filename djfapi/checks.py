@@ -55,6 +55,48 @@ def sqlite_transaction_warnings(databases: Mapping[str, Mapping[str, Any]]) -> l
     return messages
 
 
+REPLICA_ROUTER = "djfapi.replicas.ReplicaRouter"
+
+
+@checks.register(TAG)
+def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """djfapi.E002 / djfapi.W002: ``DJFAPI["READ_REPLICAS"]`` that would not be used as meant."""
+    return read_replica_messages(
+        settings.DATABASES, list(getattr(settings, "DATABASE_ROUTERS", [])), getattr(settings, "DJFAPI", {})
+    )
+
+
+def read_replica_messages(
+    databases: Mapping[str, Any], routers: list[Any], djfapi: Mapping[str, Any]
+) -> list[checks.CheckMessage]:
+    """E002: a replica or the primary that ``DATABASES`` lacks; W002: replicas named but no router to use them."""
+    names = list(djfapi.get("READ_REPLICAS", []))
+    if not names:
+        return []
+    messages: list[checks.CheckMessage] = []
+    primary = djfapi.get("PRIMARY_DATABASE", "default")
+    for alias in [primary, *names]:
+        if alias not in databases:
+            messages.append(
+                checks.Error(
+                    f"DJFAPI names the database {alias!r} (READ_REPLICAS / PRIMARY_DATABASE), but DATABASES has no "
+                    f"such alias.",
+                    hint=f"Add DATABASES[{alias!r}] or remove it from DJFAPI.",
+                    id="djfapi.E002",
+                )
+            )
+    if REPLICA_ROUTER not in [r if isinstance(r, str) else f"{type(r).__module__}.{type(r).__name__}" for r in routers]:
+        messages.append(
+            checks.Warning(
+                "DJFAPI['READ_REPLICAS'] is set, but the replica router is not installed: every read goes to the "
+                "primary.",
+                hint=f"Add {REPLICA_ROUTER!r} to DATABASE_ROUTERS.",
+                id="djfapi.W002",
+            )
+        )
+    return messages
+
+
 @checks.register(TREES_TAG)
 def check_router_trees(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """djfapi.E001: a router tree that would not start (every definition-time check).

@@ -93,6 +93,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # Behind a transaction-pooling PgBouncer a server-side cursor (QuerySet.iterator())
+    # cannot outlive its transaction: DJFAPI_DISABLE_SERVER_SIDE_CURSORS=1 turns them off. Django
+    # already leaves psycopg's prepared statements off (OPTIONS "prepare_threshold": None).
+    if _env_flag("DJFAPI_DISABLE_SERVER_SIDE_CURSORS"):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     if os.environ.get("DJFAPI_DB_APPLICATION_NAME"):
         _options["application_name"] = os.environ["DJFAPI_DB_APPLICATION_NAME"]
     if _env_flag("DJFAPI_DB_POOL"):
@@ -139,9 +144,35 @@ if os.environ.get("DJFAPI_LIVE_REDIS_URL"):
     DJFAPI["LIVE_REDIS_URL"] = os.environ["DJFAPI_LIVE_REDIS_URL"]
 if os.environ.get("DJFAPI_LIVE_CHANNEL"):
     DJFAPI["LIVE_CHANNEL"] = os.environ["DJFAPI_LIVE_CHANNEL"]
+# Behind a transaction-pooling PgBouncer: where the feed's LISTEN connection goes instead
+# (e.g. "host=127.0.0.1 port=5432", straight to PostgreSQL; LISTEN needs a session).
+if os.environ.get("DJFAPI_LIVE_LISTEN_DSN"):
+    DJFAPI["LIVE_LISTEN_DSN"] = os.environ["DJFAPI_LIVE_LISTEN_DSN"]
 for _name in ("LIVE_POLL_INTERVAL", "LIVE_HEARTBEAT"):
     if os.environ.get(f"DJFAPI_{_name}"):
         DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])
+
+# Read replicas (djfapi.replicas): DJFAPI_READ_REPLICA_URL adds a "replica" database that
+# generated reads use, except a caller's own reads for DJFAPI_REPLICA_PIN_SECONDS after
+# a write. DJFAPI_CACHE_REDIS_URL puts Django's cache — and so those pins — in Redis,
+# shared by every worker (else each process keeps its own).
+if os.environ.get("DJFAPI_READ_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DJFAPI_READ_REPLICA_URL"], conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0"))
+    )
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["djfapi.replicas.ReplicaRouter"]
+    DJFAPI["READ_REPLICAS"] = ["replica"]
+    if os.environ.get("DJFAPI_REPLICA_PIN_SECONDS"):
+        DJFAPI["REPLICA_PIN_SECONDS"] = float(os.environ["DJFAPI_REPLICA_PIN_SECONDS"])
+if os.environ.get("DJFAPI_CACHE_REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["DJFAPI_CACHE_REDIS_URL"],
+        }
+    }
 
 # Logs: one line per request on the djfapi.access logger (RequestContextMiddleware),
 # as text by default, as JSON lines with DJFAPI_LOG_FORMAT=json; DJFAPI_LOG_LEVEL sets

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from testproject.tokens import ALL_SCOPES, mint_token
+
+
+def behind_pooler() -> bool:
+    """Whether DATABASE_URL goes through a pooler (CI's PgBouncer pass, ``DJFAPI_TEST_POOLER``):
+    PostgreSQL's backends are then the pooler's, kept open by it, not the app's."""
+    return bool(os.environ.get("DJFAPI_TEST_POOLER"))
+
 
 TENANT = "tenant-a"
 OTHER_TENANT = "tenant-b"

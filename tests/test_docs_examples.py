@@ -31,7 +31,9 @@ from django.utils.module_loading import import_string
 from fastapi import FastAPI, Security
 from fastapi.testclient import TestClient
 
+from djfapi.checks import read_replica_messages
 from djfapi.errors import install_error_handlers
+from djfapi.live import listeners
 from djfapi.live.models import ChangeEvent
 from djfapi.schemas import Access
 from djfapi.security.jwt import JWTToken
@@ -475,3 +477,28 @@ def test_logging_formats_json_lines() -> None:
     assert (line["logger"], line["message"]) == ("djfapi.access", "GET /companies 200")
     assert config["handlers"]["stdout"]["stream"] == "ext://sys.stdout"
     assert config["loggers"]["djfapi"] == {"handlers": ["stdout"], "level": "INFO"}
+
+
+# -- deploying ---------------------------------------------------------------------------------
+
+
+def test_deploying_settings_pass_the_checks_and_take_listen_past_pgbouncer(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "secret")
+    monkeypatch.setenv("JWT_PUBLIC_KEY", "a PEM public key")
+    module = load("deploying/settings", fresh=True)
+
+    assert read_replica_messages(module.DATABASES, module.DATABASE_ROUTERS, module.DJFAPI) == []
+    assert read_replica_messages(module.DATABASES, [], module.DJFAPI)[0].id == "djfapi.W002"  # without the router
+    assert module.DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert "options" not in module.DATABASES["default"]["OPTIONS"]
+
+    # The listener keeps Django's connection parameters but for those the DSN names.
+    django_params = listeners.postgresql_params()
+    settings.DJFAPI = {**settings.DJFAPI, "LIVE_LISTEN_DSN": module.DJFAPI["LIVE_LISTEN_DSN"]}
+    params = listeners.postgresql_params()
+    assert (params["host"], params["port"]) == ("db-primary.internal", "5432")
+    assert {k: v for k, v in params.items() if k not in ("host", "port")} == {
+        k: v for k, v in django_params.items() if k not in ("host", "port")
+    }

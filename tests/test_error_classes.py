@@ -346,6 +346,7 @@ def row_locked_elsewhere(company: Company) -> Iterator[dict[str, Any]]:
         other.rollback()
 
 
+@pytest.mark.direct_postgresql  # lock_timeout as a startup option, which PgBouncer does not forward
 def test_a_database_locked_past_its_timeout_is_a_503_that_says_so(own_connections: TestClient) -> None:
     """Not "unavailable": the database answers, other work holds it. Before: the same 503
     ``database_unavailable`` as an outage."""
@@ -410,6 +411,9 @@ CLASSES = [
     (psycopg, psycopg.OperationalError("server closed the connection unexpectedly"), UNAVAILABLE),
     (psycopg, psycopg_pool.PoolTimeout("couldn't get a connection after 1.00 sec"), UNAVAILABLE),
     (psycopg, psycopg.InterfaceError("the connection is closed"), UNAVAILABLE),
+    # PgBouncer's server connection killed during COMMIT: the client connection is broken
+    (psycopg, psycopg.InternalError("received 2 results from command 'COMMIT'"), UNAVAILABLE),
+    (psycopg, pg("XX000"), OTHER),  # internal_error from the server itself: a bug, not an outage
     (psycopg, pg("08006"), UNAVAILABLE),  # connection_failure
     (psycopg, pg("57P01"), UNAVAILABLE),  # admin_shutdown (pg_terminate_backend)
     (psycopg, pg("57P03"), UNAVAILABLE),  # cannot_connect_now

@@ -35,7 +35,7 @@ from djfapi.routing.route import DEFAULT_MAX_BODY_SIZE
 from testproject.business.models import Company, CompanyCostcenter
 from testproject.seed import DEMO_TENANT, DEMO_USER
 from tests.factories import make_company, make_costcenter, make_department, make_employee, make_team
-from tests.helpers import auth
+from tests.helpers import auth, behind_pooler
 from tests.live.figures import record
 from tests.live.server import Call, LiveServer, drive, running_server, unexpected
 
@@ -334,7 +334,8 @@ def test_10_mb_bodies_are_413_and_memory_stays_bounded(request: pytest.FixtureRe
     assert unexpected(concurrent) == []
     assert peak_after - peak_before < 5 * 1024, (peak_before, peak_after)
     assert after.status_code == 200
-    assert live.watch().settle(0) == 0
+    if not behind_pooler():  # behind PgBouncer PostgreSQL's backends are its own, kept open
+        assert live.watch().settle(0) == 0
     record(
         request.config,
         f"10 MB bodies (limit {DEFAULT_MAX_BODY_SIZE} B): {len(answers) + len(concurrent)} uploads, all 413; "
@@ -401,7 +402,8 @@ def test_a_hostile_mix_is_all_4xx_and_the_server_keeps_serving(
     assert answers["100 KB token"] in (400, 401)
     assert 400 <= answers["raw invalid utf-8 in the request line"] < 500, answers
     assert httpx.get(f"{live.base_url}/companies", headers=reader, timeout=10).status_code == 200
-    assert live.watch().settle(0) == 0
+    if not behind_pooler():  # behind PgBouncer PostgreSQL's backends are its own, kept open
+        assert live.watch().settle(0) == 0
     record(
         request.config,
         f"hostile mix on a live server: {len(answers)} requests, answers {sorted(set(answers.values()))}",

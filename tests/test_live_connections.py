@@ -37,7 +37,9 @@ from tests.helpers import auth
 from tests.live.figures import record
 from tests.live.server import Call, LiveServer, Outcome, database_url, drive, running_server, unexpected
 
-pytestmark = pytest.mark.postgresql
+# direct_postgresql: every test counts the app's backends in pg_stat_activity, which behind
+# PgBouncer are PgBouncer's (tests/test_pgbouncer.py measures that set-up).
+pytestmark = [pytest.mark.postgresql, pytest.mark.direct_postgresql]
 
 THREADPOOL_SIZE = 8
 CONCURRENCY = 20

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core import exceptions as django_exceptions
-from django.db import DatabaseError, DataError, Error, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, Error, IntegrityError, InterfaceError, InternalError, OperationalError
 from django.db.models import PROTECT, RESTRICT, ProtectedError, RestrictedError
 from fastapi import FastAPI, Request
 from fastapi import exception_handlers as fastapi_handlers
@@ -217,7 +217,11 @@ def classify_database_error(exc: Error) -> DatabaseFailure:
 
     An ``OperationalError`` without a driver error to go by (psycopg's connection errors
     carry no SQLSTATE: refused, reset, server closed the connection, pool timeout; other
-    drivers; raised by hand) counts as unavailable, as every one did before.
+    drivers; raised by hand) counts as unavailable, as every one did before. So does a
+    PostgreSQL driver's ``InternalError`` without a SQLSTATE: the driver lost the
+    protocol's thread, as when PgBouncer's server connection is killed during a
+    ``COMMIT`` (psycopg: "received 2 results from command 'COMMIT'") — the connection is
+    broken, exactly as if it had dropped.
     """
     if isinstance(exc, InterfaceError):  # "connection already closed"
         return DatabaseFailure.UNAVAILABLE
@@ -243,7 +247,14 @@ def classify_database_error(exc: Error) -> DatabaseFailure:
             if any(fragment in message for fragment in fragments):
                 return failure
         return DatabaseFailure.OTHER
+    if isinstance(exc, InternalError) and _is_postgresql_driver_error(cause):
+        return DatabaseFailure.UNAVAILABLE
     return DatabaseFailure.UNAVAILABLE if isinstance(exc, OperationalError) else DatabaseFailure.OTHER
+
+
+def _is_postgresql_driver_error(error: BaseException | None) -> bool:
+    """Whether ``error`` comes from psycopg (3) or psycopg2, without importing either."""
+    return error is not None and type(error).__module__.split(".")[0] in ("psycopg", "psycopg2")
 
 
 #: Where a refused value came from: requests without a body only have the query string

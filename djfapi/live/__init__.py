@@ -19,7 +19,7 @@ at the same path, guarded like its ``GET``. How it fits together:
 
 Settings (``DJFAPI``): ``LIVE_HEARTBEAT``, ``LIVE_RETENTION``, ``LIVE_SEND_TIMEOUT``,
 ``LIVE_REDIS_URL``, ``LIVE_POLL_INTERVAL``, ``LIVE_PRUNE_INTERVAL``,
-``LIVE_GAP_TIMEOUT``, ``LIVE_CHANNEL``, ``LIVE_THREADS`` (see ``djfapi.conf``).
+``LIVE_GAP_TIMEOUT``, ``LIVE_CHANNEL``, ``LIVE_THREADS``, ``LIVE_LISTEN_DSN`` (see ``djfapi.conf``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 The PostgreSQL listener is an async psycopg connection built from Django's
 ``DATABASES`` entry (same server, credentials and options, ``application_name``
-included), in autocommit, doing nothing but ``LISTEN``. The Redis listener is a
+included), in autocommit, doing nothing but ``LISTEN``. ``LISTEN`` belongs to a
+session, so behind a transaction-pooling PgBouncer it must bypass the pooler:
+``DJFAPI["LIVE_LISTEN_DSN"]`` (e.g. ``"host=db-primary port=5432"``) overrides those
+connection parameters for the listener alone. The Redis listener is a
 ``redis.asyncio`` pub/sub subscription. Each wakes the hub on every message and once
 after every (re)connection, since wake-ups sent while it was away are lost; the hub's
 safety poll covers the time in between.
@@ -15,6 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from djfapi.conf import setting
 from djfapi.live import wakeups
 
 logger = logging.getLogger("djfapi.live")
@@ -29,15 +33,29 @@ def _event_id(payload: Any) -> int | None:
     return int(payload) if isinstance(payload, str) and payload.isdigit() else None
 
 
+def listen_dsn() -> str | None:
+    """``DJFAPI["LIVE_LISTEN_DSN"]``: where the listener connects instead (conninfo or URL), if set."""
+    return setting("LIVE_LISTEN_DSN") or None
+
+
 def postgresql_params() -> dict[str, Any]:
-    """Connection keywords for psycopg, from the outbox database's Django settings."""
+    """Connection keywords for psycopg, from the outbox database's Django settings.
+
+    The parameters ``LIVE_LISTEN_DSN`` names replace Django's (the others, the database
+    name among them unless it names one, stay), so the listener reaches the same
+    database by a direct route.
+    """
     from django.db import connections
+    from psycopg.conninfo import conninfo_to_dict
 
     from djfapi.live.outbox import _alias
 
     params = dict(connections[_alias()].get_connection_params())
     for key in ("cursor_factory", "context", "prepare_threshold"):
         params.pop(key, None)  # Django's sync cursor and adapters; LISTEN needs neither
+    dsn = listen_dsn()
+    if dsn is not None:
+        params.update(conninfo_to_dict(dsn))
     return params
 
 

@@ -8,6 +8,7 @@ Sentry read it from there. Nothing here stores the token itself.
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,22 @@ if TYPE_CHECKING:
     from djfapi.schemas.access import Access, AccessToken
 
 STATE_KEY = "djfapi_caller"
+
+_request: ContextVar[MutableMapping[str, Any] | None] = ContextVar("djfapi_request", default=None)
+
+
+def enter_request(scope: MutableMapping[str, Any]) -> None:
+    """A generated endpoint starts serving the request of this ASGI ``scope`` (in its worker thread).
+
+    Each call runs in a copy of the request's context, so this marks that call alone;
+    code that runs outside generated endpoints (the feed, the admin, commands) sees None.
+    """
+    _request.set(scope)
+
+
+def current_request() -> MutableMapping[str, Any] | None:
+    """The ASGI scope of the request a generated endpoint is serving here, if any (the replica router asks)."""
+    return _request.get()
 
 
 @dataclass

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from djfapi.conf import setting
-from djfapi.ops.context import record_access
+from djfapi.ops.context import enter_request, record_access
 from djfapi.orm import writing
 from djfapi.orm.plan import QueryPlan
 from djfapi.orm.reading import read
@@ -111,6 +111,7 @@ def signalled_endpoint(
 
     def call(**params: Any) -> Any:
         request: Request = params.pop("request")
+        enter_request(request.scope)
         token: AccessToken | None = params.pop("token", None)
         access = security.authorize(token, scopes) if security is not None and token is not None else None
         if access is not None:

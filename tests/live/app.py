@@ -5,6 +5,8 @@ handlers, the admin) plus a small router of hand-written endpoints under ``/live
 the generated tree cannot offer:
 
 * ``GET /live/ping``: answers without touching the database (readiness probe).
+* ``GET /live/pid``: the worker process that answered (with uvicorn ``--workers``, a
+  keep-alive connection stays with the worker that accepted it).
 * ``GET /live/raise``: runs a query, then raises; signalled and run in djfapi's thread
   pool exactly like a generated endpoint, so it is "a handler that raises".
 * ``GET /live/slow?seconds=``: holds a connection in ``pg_sleep``; signalled likewise.
@@ -102,6 +104,11 @@ async def ping() -> dict[str, bool]:
     return {"ok": True}
 
 
+@live.get("/pid")
+async def pid() -> dict[str, int]:
+    return {"pid": os.getpid()}
+
+
 @live.get("/raise")
 async def raise_after_a_query() -> None:
     await run_signalled(query_then_raise)
@@ -149,8 +156,16 @@ def stop_with_the_test_session() -> None:
     if not parent:
         return
 
+    def alive() -> bool:
+        # Not os.getppid() == parent: under ``--workers`` the parent is uvicorn's supervisor.
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def watch() -> None:
-        while os.getppid() == parent:
+        while alive():
             time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -56,8 +56,12 @@ def database_url(name: str, *, port: int | None = None) -> str:
 
 
 def admin_connection() -> psycopg.Connection[Any]:
-    """An autocommit connection to the ``postgres`` database of the suite's server."""
-    return psycopg.connect(database_url("postgres"), autocommit=True, connect_timeout=5)
+    """An autocommit connection to the ``postgres`` database of the suite's server.
+
+    Never a prepared statement: behind a transaction-pooling PgBouncer (CI's third pass)
+    a statement prepared on one server connection is unknown, or taken, on the next.
+    """
+    return psycopg.connect(database_url("postgres"), autocommit=True, connect_timeout=5, prepare_threshold=None)
 
 
 def _alive(pid: int) -> bool:
@@ -113,6 +117,12 @@ class LiveDatabases:
         self._ensure_template()
         name = f"{self.prefix}{label}_{next(self._counter)}"
         with admin_connection() as admin:
+            # A pooler (CI's PgBouncer pass) keeps the seeding's server connection to the
+            # template open for a while; a template must have no session to be copied.
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.template],
+            )
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         self._created.append(name)
         return name
@@ -215,11 +225,15 @@ def start_server(
     threadpool_size: int = DEFAULT_THREADPOOL_SIZE,
     url: str | None = None,
     label: str = "",
+    workers: int = 1,
+    http: str = "auto",
     **env: str,
 ) -> LiveServer:
     """Start uvicorn on ``database`` (``url`` overrides where it connects) and wait until it answers.
 
-    ``env`` adds settings switches, e.g. ``CONN_MAX_AGE="60"``, ``DJFAPI_DB_POOL="1"``.
+    ``env`` adds settings switches, e.g. ``CONN_MAX_AGE="60"``, ``DJFAPI_DB_POOL="1"``;
+    ``workers`` > 1 runs uvicorn's ``--workers`` (one process per worker behind one port);
+    ``http`` pins uvicorn's HTTP parser (``h11``, ``httptools``; ``auto``: httptools when installed).
     """
     application_name = f"{database}_app"
     environment = server_environment(
@@ -246,6 +260,8 @@ def start_server(
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    *(["--workers", str(workers)] if workers > 1 else []),
+                    *(["--http", http] if http != "auto" else []),
                 ],
                 cwd=REPO_ROOT,
                 env=environment,

@@ -86,3 +86,19 @@ DJFAPI = {
     "JWT_ALGORITHMS": ["HS256"],
     "JWT_ISSUER": "shopsite",
 }
+
+# Past one process (djfapi's docs, "Past one process"). Behind a transaction-pooling
+# PgBouncer the change feed's LISTEN needs a direct route to PostgreSQL: SHOP_LISTEN_DSN,
+# e.g. "host=db-primary port=5432". SHOP_REPLICA_URL names a streaming replica that
+# generated reads use, except a caller's own for REPLICA_PIN_SECONDS after a write; the
+# router sends every read to the primary while READ_REPLICAS is empty.
+DATABASE_ROUTERS = ["djfapi.replicas.ReplicaRouter"]
+DJFAPI["READ_REPLICAS"] = []
+DJFAPI["REPLICA_PIN_SECONDS"] = 5
+if os.environ.get("SHOP_LISTEN_DSN"):
+    DJFAPI["LIVE_LISTEN_DSN"] = os.environ["SHOP_LISTEN_DSN"]
+if os.environ.get("SHOP_REPLICA_URL"):
+    import dj_database_url
+
+    DATABASES["replica"] = {**dj_database_url.parse(os.environ["SHOP_REPLICA_URL"]), "TEST": {"MIRROR": "default"}}
+    DJFAPI["READ_REPLICAS"] = ["replica"]
