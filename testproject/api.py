@@ -1,5 +1,6 @@
 """The demo's router tree: companies with departments (and their teams), cost centres
-and employees, secured by scoped JWTs and filtered per tenant. Companies, departments
+and employees, secured by scoped JWTs and filtered per tenant; and a public directory of
+verified companies that anyone may read (``public=["get"]``). Companies, departments
 and employees have change feeds (``.../subscribe``, see ``djfapi.live``). Employees
 take bulk creates, and two hooks keep every company with at least one owner.
 """
@@ -130,3 +131,22 @@ companies = DjangoRouterSchema(
 )
 
 router = companies.router
+
+
+def directory_filter(access: Access | None) -> Q:
+    """The public directory: active, verified companies of every tenant, for anyone."""
+    return Q(is_verified=True, status=models.Company.Status.ACTIVE)
+
+
+directory = DjangoRouterSchema(
+    name="directory",
+    model=models.Company,
+    get=schemas.CompanyListing,
+    delete=False,
+    security=token,
+    public=["get"],  # GET /directory and GET /directory/{company_id} need no token
+    objects_filter=directory_filter,
+    pagination_options={"default_limit": 50, "max_limit": 200, "default_order_by": ["name"]},
+    filter_fields=["name"],
+    order_fields=["name"],
+)

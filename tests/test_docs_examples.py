@@ -475,3 +475,20 @@ def test_logging_formats_json_lines() -> None:
     assert (line["logger"], line["message"]) == ("djfapi.access", "GET /companies 200")
     assert config["handlers"]["stdout"]["stream"] == "ext://sys.stdout"
     assert config["loggers"]["djfapi"] == {"handlers": ["stdout"], "level": "INFO"}
+
+
+def test_public_reads_and_role_scopes(connect: Any) -> None:
+    from djfapi.security.tokens import mint_token
+    from tests.factories import make_company
+
+    client = connect(load("security/public").app)
+    shown = make_company(TENANT, name="Shown", is_verified=True)
+    make_company(TENANT, name="Unverified")
+    assert [c["name"] for c in client.get("/companies").json()["items"]] == ["Shown"]
+    assert client.patch(f"/companies/{shown.pk}", json={"name": "X"}).status_code == 401
+    editor = mint_token(tenant=TENANT, user=USER, scopes=[], roles=["editor"])
+    answer = client.patch(f"/companies/{shown.pk}", json={"name": "X"}, headers={"Authorization": f"Bearer {editor}"})
+    assert answer.status_code == 200
+    stranger = mint_token(tenant=TENANT, user=USER, scopes=[], roles=["viewer"])
+    answer = client.patch(f"/companies/{shown.pk}", json={"name": "Y"}, headers={"Authorization": f"Bearer {stranger}"})
+    assert answer.status_code == 403

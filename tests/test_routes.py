@@ -164,8 +164,9 @@ def test_demo_change_feeds_have_a_websocket_beside_their_event_stream() -> None:
 def test_demo_document_has_the_same_operation_ids(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
     operation_ids = [op["operationId"] for ops in paths.values() for op in ops.values()]
+    tree = [operation_id for operation_id in operation_ids if operation_id.startswith("companies")]
 
-    assert sorted(operation_ids) == sorted(DEMO_OPERATION_IDS)
+    assert sorted(tree) == sorted(DEMO_OPERATION_IDS)
 
 
 def test_operation_ids_are_stable_across_builds() -> None:
@@ -184,6 +185,7 @@ def test_demo_methods_paths_and_status_codes(app: FastAPI) -> None:
     table = {
         (op["method"], op["path"], next(code for code in op["responses"] if code.startswith("2")))
         for op in operations(app.openapi()).values()
+        if op["path"].startswith("/companies")  # the demo's other routers: the directory, auth, metrics
     }
     expected = {
         ("GET", "/companies/aggregate/{function}/{field}", "200"),

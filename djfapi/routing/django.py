@@ -31,7 +31,14 @@ from djfapi.routing.custom import CustomEndpoint
 from djfapi.routing.filters import FilterTable, default_filters, explicit_filters
 from djfapi.routing.hooks import Hook, HookEvent, Hooks
 from djfapi.routing.listing import Cursor, Ordering, compile_ordering
-from djfapi.routing.options import PaginationOptions, SecurityScopes, names, plain, resolve_scopes
+from djfapi.routing.options import (
+    PaginationOptions,
+    SecurityScopes,
+    names,
+    plain,
+    resolve_public,
+    resolve_scopes,
+)
 from djfapi.routing.paths import IdParameter, check_segment, id_parameter, id_parameter_name
 from djfapi.routing.route import DjfapiRoute, check_operation_ids, share_allowed_methods
 from djfapi.schemas.access import Access
@@ -103,6 +110,7 @@ class DjangoRouterSchema:
         delete_status: Any = None,
         security: Any = None,
         security_scopes: SecurityScopes | None = None,
+        public: Sequence[str] | None = None,
         objects_filter: ObjectsFilter | None = None,
         children: Sequence[DjangoRouterSchema] = (),
         pagination_options: PaginationOptions | dict[str, Any] | None = None,
@@ -131,6 +139,7 @@ class DjangoRouterSchema:
         self.delete_status = plain(delete_status)
         self._security = security
         self.security_scopes = security_scopes or SecurityScopes()
+        self.public = resolve_public(name, public)
         if objects_filter is not None and type(self).objects_filter is not DjangoRouterSchema.objects_filter:
             raise SchemaDefinitionError(
                 f"router schema {name!r}: {type(self).__name__} overrides objects_filter and objects_filter= is "
@@ -217,9 +226,16 @@ class DjangoRouterSchema:
         is the tenant (``tenant_id`` from the token) when the model has one, and, with an
         ``own`` scope that this node declares (not one it inherits) on a node with an
         ``owner_field``, the caller's own rows.
+
+        ``access`` is ``None`` for an anonymous caller of a ``public`` route. The default
+        filter then shows no rows of a model with a ``tenant_id`` (there is no tenant to
+        match; a public route on such a node needs its own filter, which djfapi checks)
+        and every row of a model without one.
         """
         if self._objects_filter is not None:
             return self._objects_filter(access)
+        if access is None and self.security is not None and queries.has_tenant(self.model):
+            return queries.NO_ROWS  # an anonymous caller of a public route has no tenant: fail closed
         owner = self.owner_column if self._declares(access) else None
         return queries.default_objects_filter(self.model, access, owner)
 
@@ -282,6 +298,10 @@ class DjangoRouterSchema:
         if self._security is not None or self.parent is None:
             return self._security
         return self.parent.security
+
+    def is_public(self, entry: str) -> bool:
+        """Whether the ``SecurityScopes`` entry ``entry`` (``get``, ``post``...) is public on this node."""
+        return self.security is not None and entry in self.public
 
     @cached_property
     def scopes(self) -> dict[str, tuple[str, ...] | None]:
@@ -595,6 +615,7 @@ class DjangoRouterSchema:
                     f"router schema {self.name!r}: cursor pagination cannot order by nullable fields {nullable}"
                 )
         tree_checks.check_options(self)
+        tree_checks.check_public(self)
         if self.security is not None:
             if not hasattr(self.security, "bearer") or not hasattr(self.security, "authorize"):
                 raise SchemaDefinitionError(
@@ -605,11 +626,11 @@ class DjangoRouterSchema:
             if check is not None:
                 check()
             for spec in routes.route_table(self):
-                if self.scopes[spec.scope] is None:
+                if self.scopes[spec.scope] is None and not self.is_public(spec.scope):
                     raise SchemaDefinitionError(
                         f"router schema {self.name!r}: no scopes for {spec.scope!r} (route {spec.method} "
                         f"{routes.route_path(self, spec)}). Give SecurityScopes({spec.scope}=[...]), or [] to accept "
-                        f"any valid token."
+                        f"any valid token. (Or public=[{spec.scope!r}] to serve callers without a token too.)"
                     )
 
 

@@ -90,19 +90,30 @@ class RequestContext:
 
 
 def signalled_endpoint(
-    node: DjangoRouterSchema, handler: Handler, *, scopes: Sequence[str] | None, id_names: Sequence[str]
+    node: DjangoRouterSchema,
+    handler: Handler,
+    *,
+    scopes: Sequence[str] | None,
+    id_names: Sequence[str],
+    public: bool = False,
 ) -> Callable[..., Any]:
     """An endpoint that runs ``handler`` in djfapi's thread pool, in one signalled call.
 
     Inside that call it authorises the caller (which may query the database), collects
-    the path ids and calls ``handler``; FastAPI only validates the input beforehand.
+    the path ids and calls ``handler``; FastAPI only validates the input beforehand. On a
+    ``public`` endpoint an anonymous caller gets ``access=None``, and a caller with a
+    token lacking the scopes gets an ``Access`` whose ``scope`` is ``None`` (no 403).
     """
     security = node.security
+
+    def authorize(token: AccessToken) -> Access:
+        assert security is not None
+        return security.authorize(token, scopes, public=True) if public else security.authorize(token, scopes)
 
     def call(**params: Any) -> Any:
         request: Request = params.pop("request")
         token: AccessToken | None = params.pop("token", None)
-        access = security.authorize(token, scopes) if security is not None and token is not None else None
+        access = authorize(token) if security is not None and token is not None else None
         if access is not None:
             record_access(request.scope, access)
         ids = {name: params.pop(name) for name in id_names}

@@ -38,12 +38,17 @@ def endpoint_signature(
     detail: bool,
     scopes: Sequence[str] | None,
     extra: Sequence[inspect.Parameter] = (),
+    public: bool = False,
 ) -> inspect.Signature:
-    """The signature FastAPI sees for one of ``node``'s endpoints."""
+    """The signature FastAPI sees for one of ``node``'s endpoints.
+
+    A ``public`` endpoint takes the token when one is sent and ``None`` when none is.
+    """
     parameters: list[inspect.Parameter] = [keyword(REQUEST_PARAMETER, Request)]
     if node.security is not None:
-        bearer = node.security.bearer
-        parameters.append(keyword(TOKEN_PARAMETER, AccessToken, Security(bearer, scopes=list(scopes or ()))))
+        bearer = node.security.optional_bearer if public else node.security.bearer
+        annotation = AccessToken | None if public else AccessToken
+        parameters.append(keyword(TOKEN_PARAMETER, annotation, Security(bearer, scopes=list(scopes or ()))))
     levels = (*node.ancestors, node) if detail else node.ancestors
     parameters.extend(keyword(level.id_name, level.id_param.annotation) for level in levels)
     taken = {p.name for p in parameters}

@@ -5,6 +5,10 @@
 Both are FastAPI security dependencies (``Security(JWTToken(), scopes=[...])`` returns
 an ``Access``) and both can be given to a ``DjangoRouterSchema`` as ``security``.
 
+Roles: the ``rls`` claim grants scopes through a mapping ``{role: [scope, ...]}``
+(``role_scopes=`` or ``DJFAPI["ROLE_SCOPES"]``); a token holds its ``aud`` scopes plus
+those of each of its roles. A role the mapping does not name grants nothing.
+
 Every failure to authenticate is a 401 with a precise ``code``: ``token_missing``,
 ``token_invalid``, ``token_expired``, ``token_not_yet_valid``, ``token_issuer_invalid``,
 ``token_signature_invalid``, ``token_algorithm_not_allowed``, ``token_key_unknown``,
@@ -66,6 +70,8 @@ class _Verification:
     #: Tokens verified under exactly this configuration: raw token -> claims (see ``JWTToken.decode``).
     verified: dict[str, AccessToken] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: role -> the scopes it grants (``role_scopes=`` or ``DJFAPI["ROLE_SCOPES"]``).
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 class JWTToken(SecurityBase):
@@ -74,7 +80,9 @@ class JWTToken(SecurityBase):
     ``key``, ``algorithms``, ``issuer`` and ``leeway`` default to the ``DJFAPI``
     setting's ``JWT_KEY``, ``JWT_ALGORITHMS``, ``JWT_ISSUER`` and ``JWT_LEEWAY``.
     ``key`` is an HMAC secret, a PEM public key, a key object, or a mapping
-    ``{kid: key}`` so that several keys verify during a rotation.
+    ``{kid: key}`` so that several keys verify during a rotation. ``role_scopes``
+    (default ``DJFAPI["ROLE_SCOPES"]``) maps roles of the ``rls`` claim to the scopes
+    they grant: ``{"admin": ["shop.products.update.any", ...]}``.
     """
 
     #: Whether ``authorize`` needs the database (then it runs in the signalled thread).
@@ -88,6 +96,7 @@ class JWTToken(SecurityBase):
         algorithms: Sequence[str] | None = None,
         issuer: str | None = None,
         leeway: float | None = None,
+        role_scopes: Mapping[str, Sequence[str]] | None = None,
         description: str | None = None,
     ) -> None:
         self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
@@ -96,8 +105,10 @@ class JWTToken(SecurityBase):
         self._algorithms = tuple(algorithms) if algorithms else None
         self._issuer = issuer
         self._leeway = leeway
+        self._role_scopes = role_scopes
         self._verification: _Verification | None = None
         self.bearer = _BearerToken(self)
+        self.optional_bearer = _BearerToken(self, optional=True)
         setting_changed.connect(self._forget_settings, weak=True)
 
     # -- configuration -------------------------------------------------------------
@@ -141,6 +152,9 @@ class JWTToken(SecurityBase):
             algorithms=algorithms,
             issuer=self._issuer if self._issuer is not None else setting("JWT_ISSUER"),
             leeway=self._leeway if self._leeway is not None else setting("JWT_LEEWAY", 0),
+            roles=_role_map(
+                self._role_scopes if self._role_scopes is not None else setting("ROLE_SCOPES", {}), self.scheme_name
+            ),
         )
         return self._verification
 
@@ -232,12 +246,26 @@ class JWTToken(SecurityBase):
 
     # -- authorisation (may use the database: runs in the signalled thread) ---------
 
-    def granted_scopes(self, token: AccessToken) -> Collection[str]:
-        """The scopes the caller holds: the token's ``aud`` claim."""
-        return token.aud
+    def role_scopes(self, token: AccessToken) -> frozenset[str]:
+        """The scopes the token's roles (``rls``) grant through the role mapping."""
+        roles = self._resolve().roles
+        if not roles or not token.rls:
+            return frozenset()
+        return frozenset().union(*(roles.get(role, ()) for role in token.rls))
 
-    def authorize(self, token: AccessToken, scopes: Sequence[str] | None) -> Access:
-        """The caller's Access for an operation accepting ``scopes``, or PermissionDenied (403)."""
+    def granted_scopes(self, token: AccessToken) -> Collection[str]:
+        """The scopes the caller holds: the token's ``aud`` claim and what its roles grant."""
+        by_role = self.role_scopes(token)
+        return by_role.union(token.aud) if by_role else token.aud
+
+    def authorize(self, token: AccessToken, scopes: Sequence[str] | None, *, public: bool = False) -> Access:
+        """The caller's Access for an operation accepting ``scopes``, or PermissionDenied (403).
+
+        On a ``public`` operation holding none of ``scopes`` is no 403: the caller reads
+        with ``access.scope`` ``None`` (still their tenant's rows through the default filter).
+        """
+        if public:
+            return grant(token, self.granted_scopes(token), scopes, public=True)
         return grant(token, self.granted_scopes(token), scopes)
 
     async def __call__(self, request: Request, security_scopes: FastAPISecurityScopes) -> Access:
@@ -266,7 +294,8 @@ class JWTTokenDjangoPermissions(JWTToken):
             raise AuthenticationFailed("The token's user does not exist.", code="user_unknown") from None
         if not user.is_active:
             raise AuthenticationFailed("The token's user is inactive.", code="user_inactive")
-        return user.get_all_permissions()  # type: ignore[attr-defined]  # PermissionsMixin, on every usual user model
+        permissions: set[str] = user.get_all_permissions()  # type: ignore[attr-defined]  # PermissionsMixin
+        return permissions | self.role_scopes(token)
 
 
 class _BearerToken(SecurityBase):
@@ -277,15 +306,42 @@ class _BearerToken(SecurityBase):
     request's one thread and one connection.
     """
 
-    def __init__(self, owner: JWTToken) -> None:
+    def __init__(self, owner: JWTToken, *, optional: bool = False) -> None:
         self.owner = owner
         self.model = owner.model
         self.scheme_name = owner.scheme_name
+        #: For public operations: no Authorization header is no 401 but an anonymous caller (None).
+        self.optional = optional
 
-    async def __call__(self, request: Request) -> AccessToken:
+    async def __call__(self, request: Request) -> AccessToken | None:
+        if self.optional and "authorization" not in request.headers:
+            return None
         token = self.owner.authenticate(request)
         record_token(request.scope, token)
         return token
+
+
+def _role_map(value: Any, owner: str) -> Mapping[str, frozenset[str]]:
+    """``{role: [scope, ...]}`` checked and frozen, or ImproperlyConfigured."""
+    from djfapi.security.scopes import validate_scope
+
+    if not isinstance(value, Mapping):
+        raise ImproperlyConfigured(f"{owner}: ROLE_SCOPES must map role names to lists of scopes, got {value!r}")
+    roles: dict[str, frozenset[str]] = {}
+    for role, scopes in value.items():
+        if not isinstance(role, str) or isinstance(scopes, str) or not isinstance(scopes, Iterable):
+            raise ImproperlyConfigured(
+                f"{owner}: ROLE_SCOPES[{role!r}] must be a list of scopes (role names are strings), got {scopes!r}"
+            )
+        for scope in scopes:
+            try:
+                validate_scope(scope)
+            except (ValueError, AttributeError):
+                raise ImproperlyConfigured(
+                    f"{owner}: ROLE_SCOPES[{role!r}]: {scope!r} is not a scope 'service.resource.action[.selector]'"
+                ) from None
+        roles[role] = frozenset(scopes)
+    return roles
 
 
 def check_hmac_key_length(
