@@ -7,9 +7,11 @@ take bulk creates, and two hooks keep every company with at least one owner.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from djfapi.errors import Conflict, ValidationFailed
+from djfapi.ratelimit import RateLimit
 from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
 from djfapi.routing.hooks import WriteEvent
 from djfapi.schemas import Access
@@ -94,6 +96,8 @@ companies = DjangoRouterSchema(
         delete=["business.companies.delete.any", "business.companies.delete.own"],
     ),
     objects_filter=company_objects_filter,
+    # Per token subject: reads (list, get, aggregate) and writes each have a budget (429 beyond).
+    rate_limits={"get": settings.DEMO_RATE_LIMITS["read"], "post": settings.DEMO_RATE_LIMITS["write"]},
     subscribe=True,
     pagination_options={"default_limit": 100, "max_limit": 1000, "default_order_by": ["name"]},
     filter_fields=["id", "name", "status", "is_verified", "created_at", "departments__count", "employees__type"],
@@ -145,6 +149,7 @@ directory = DjangoRouterSchema(
     delete=False,
     security=token,
     public=["get"],  # GET /directory and GET /directory/{company_id} need no token
+    rate_limits={"get": RateLimit(settings.DEMO_RATE_LIMITS["directory"], key="address")},
     objects_filter=directory_filter,
     pagination_options={"default_limit": 50, "max_limit": 200, "default_order_by": ["name"]},
     filter_fields=["name"],

@@ -143,6 +143,21 @@ for _name in ("LIVE_POLL_INTERVAL", "LIVE_HEARTBEAT"):
     if os.environ.get(f"DJFAPI_{_name}"):
         DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])
 
+# Rate limits (djfapi.ratelimit): DJFAPI_RATE_LIMIT_STORAGE=redis://127.0.0.1:6379/0 shares
+# the counters between processes (else they are in-process: right for one worker only);
+# DJFAPI_RATE_LIMITS_ENABLED=0 turns every limit off. The demo's own limits (testproject.api)
+# come from DEMO_RATE_LIMITS: reads and writes of the company tree per token subject, and
+# the public directory per client address; DJFAPI_DEMO_READ_LIMIT etc. override them.
+if os.environ.get("DJFAPI_RATE_LIMIT_STORAGE"):
+    DJFAPI["RATE_LIMIT_STORAGE"] = os.environ["DJFAPI_RATE_LIMIT_STORAGE"]
+if os.environ.get("DJFAPI_RATE_LIMITS_ENABLED"):
+    DJFAPI["RATE_LIMITS_ENABLED"] = _env_flag("DJFAPI_RATE_LIMITS_ENABLED")
+DEMO_RATE_LIMITS = {
+    "read": os.environ.get("DJFAPI_DEMO_READ_LIMIT", "600/minute"),
+    "write": os.environ.get("DJFAPI_DEMO_WRITE_LIMIT", "120/minute"),
+    "directory": os.environ.get("DJFAPI_DEMO_DIRECTORY_LIMIT", "30/minute"),
+}
+
 # Logs: one line per request on the djfapi.access logger (RequestContextMiddleware),
 # as text by default, as JSON lines with DJFAPI_LOG_FORMAT=json; DJFAPI_LOG_LEVEL sets
 # the level (INFO by default; WARNING silences the per-request lines).

@@ -22,3 +22,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp.apps.TestAppConfig"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Rate limits are off for the suite (thousands of requests by one token subject); the tests
+# of limits turn them on (tests/test_ratelimit.py, tests/test_demo_limits.py).
+DJFAPI = {**DJFAPI, "RATE_LIMITS_ENABLED": False}  # noqa: F405

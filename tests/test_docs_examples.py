@@ -492,3 +492,21 @@ def test_public_reads_and_role_scopes(connect: Any) -> None:
     stranger = mint_token(tenant=TENANT, user=USER, scopes=[], roles=["viewer"])
     answer = client.patch(f"/companies/{shown.pk}", json={"name": "Y"}, headers={"Authorization": f"Bearer {stranger}"})
     assert answer.status_code == 403
+
+
+def test_rate_limits_example(connect: Any) -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from djfapi.ratelimit import limiter
+
+    limiter.reset()
+    client = connect(load("ratelimits/declare").app)
+    with override_settings(DJFAPI={**settings.DJFAPI, "RATE_LIMITS_ENABLED": True}):
+        answers = [client.post("/companies", json={"name": f"C{n}"}, headers=auth()) for n in range(11)]
+        assert [a.status_code for a in answers] == [201] * 10 + [429]
+        assert answers[0].headers["ratelimit-policy"] == (
+            '"companies.post";q=10;w=60, "companies.post.1";q=200;w=86400'
+        )
+        assert client.get("/companies", headers=auth()).headers["ratelimit-policy"] == '"companies.get";q=100;w=60'
+    limiter.reset()

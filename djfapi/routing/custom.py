@@ -90,6 +90,7 @@ def build_custom_route(node: DjangoRouterSchema, custom: CustomEndpoint, router:
 
     scope_key = custom.scope or ("get" if set(custom.methods) <= READ_METHODS else "patch")
     public = custom.scopes is None and node.is_public(scope_key)
+    limits = node.route_limits(scope_key)
     if node.security is None:
         scopes: tuple[str, ...] | None = None
     else:
@@ -125,9 +126,11 @@ def build_custom_route(node: DjangoRouterSchema, custom: CustomEndpoint, router:
             result = adapter.validate_python(result)
         return result
 
-    endpoint = endpoints.signalled_endpoint(node, handler, scopes=scopes, id_names=id_names, public=public)
+    endpoint = endpoints.signalled_endpoint(
+        node, handler, scopes=scopes, id_names=id_names, public=public, limits=limits
+    )
     endpoint.__signature__ = endpoint_signature(  # type: ignore[attr-defined]
-        node, detail=custom.detail, scopes=scopes, extra=extra, public=public
+        node, detail=custom.detail, scopes=scopes, extra=extra, public=public, limited=limits is not None
     )
     operation_id = options.pop("operation_id", f"{node.operation_prefix}_{custom.func.__name__}")
     endpoint.__name__ = operation_id
@@ -139,6 +142,11 @@ def build_custom_route(node: DjangoRouterSchema, custom: CustomEndpoint, router:
     if public:
         options["openapi_extra"] = {**public_security(node), **options.get("openapi_extra", {})}
     description = options.pop("description", None) or inspect.getdoc(custom.func) or ""
+    if limits is not None:
+        described = limits.openapi()
+        responses = {**responses, **described["responses"]}
+        description = f"{description} {limits.description}".strip()
+        options["openapi_extra"] = {**options.get("openapi_extra", {}), "x-rate-limits": described["x-rate-limits"]}
     options.setdefault("summary", custom.func.__name__.replace("_", " ").capitalize())
     options.setdefault("tags", node.tags)
     router.add_api_route(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +25,7 @@ from djfapi.orm.mapping import SchemaDefinitionError, SchemaMapping, mapping_for
 from djfapi.orm.plan import QueryPlan, derive_plan
 from djfapi.orm.rows import ValuesReader, values_reader
 from djfapi.orm.writing import check_write_mapping
+from djfapi.ratelimit import RouteLimits, resolve_declarations, route_limits
 from djfapi.routing import queries, routes, tree_checks
 from djfapi.routing.aggregate import AggregateTable, compile_aggregates
 from djfapi.routing.custom import CustomEndpoint
@@ -111,6 +112,7 @@ class DjangoRouterSchema:
         security: Any = None,
         security_scopes: SecurityScopes | None = None,
         public: Sequence[str] | None = None,
+        rate_limits: Mapping[str, Any] | None = None,
         objects_filter: ObjectsFilter | None = None,
         children: Sequence[DjangoRouterSchema] = (),
         pagination_options: PaginationOptions | dict[str, Any] | None = None,
@@ -140,6 +142,7 @@ class DjangoRouterSchema:
         self._security = security
         self.security_scopes = security_scopes or SecurityScopes()
         self.public = resolve_public(name, public)
+        self.rate_limits = resolve_declarations(name, rate_limits)
         if objects_filter is not None and type(self).objects_filter is not DjangoRouterSchema.objects_filter:
             raise SchemaDefinitionError(
                 f"router schema {name!r}: {type(self).__name__} overrides objects_filter and objects_filter= is "
@@ -302,6 +305,11 @@ class DjangoRouterSchema:
     def is_public(self, entry: str) -> bool:
         """Whether the ``SecurityScopes`` entry ``entry`` (``get``, ``post``...) is public on this node."""
         return self.security is not None and entry in self.public
+
+    def route_limits(self, entry: str) -> RouteLimits | None:
+        """The rate limits of the routes that the ``SecurityScopes`` entry ``entry`` guards (``djfapi.ratelimit``)."""
+        path = "/".join(node.name for node in (*self.ancestors, self))
+        return route_limits(self.rate_limits, entry, path)
 
     @cached_property
     def scopes(self) -> dict[str, tuple[str, ...] | None]:

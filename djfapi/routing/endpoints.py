@@ -24,12 +24,14 @@ from djfapi.orm.plan import QueryPlan
 from djfapi.orm.reading import read
 from djfapi.orm.rows import RowBudget, TooManyRows, count_rows
 from djfapi.orm.visibility import require_readable
+from djfapi.ratelimit import RouteLimits, limiter
 from djfapi.routing import queries
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
 from djfapi.routing.etags import is_not_modified
 from djfapi.routing.filters import CountAnnotation, ParsedFilters, annotate_counts
 from djfapi.routing.listing import Ordering, check_cursor_terms
 from djfapi.routing.responses import json_response, render_list, render_object
+from djfapi.routing.signature import RATELIMIT_RESPONSE_PARAMETER
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
 
@@ -96,13 +98,15 @@ def signalled_endpoint(
     scopes: Sequence[str] | None,
     id_names: Sequence[str],
     public: bool = False,
+    limits: RouteLimits | None = None,
 ) -> Callable[..., Any]:
     """An endpoint that runs ``handler`` in djfapi's thread pool, in one signalled call.
 
     Inside that call it authorises the caller (which may query the database), collects
     the path ids and calls ``handler``; FastAPI only validates the input beforehand. On a
     ``public`` endpoint an anonymous caller gets ``access=None``, and a caller with a
-    token lacking the scopes gets an ``Access`` whose ``scope`` is ``None`` (no 403).
+    token lacking the scopes gets an ``Access`` whose ``scope`` is ``None`` (no 403). With ``limits`` the
+    request is counted first (429 over a limit) and the response carries the RateLimit headers.
     """
     security = node.security
 
@@ -121,10 +125,22 @@ def signalled_endpoint(
 
     signalled = request_signalling(call)
 
-    async def endpoint(**params: Any) -> Any:
-        return await run_signalled(signalled, **params)
+    if limits is None:
 
-    return endpoint
+        async def endpoint(**params: Any) -> Any:
+            return await run_signalled(signalled, **params)
+
+        return endpoint
+
+    async def limited_endpoint(**params: Any) -> Any:
+        response: Response = params.pop(RATELIMIT_RESPONSE_PARAMETER)
+        headers = await limiter.check(limits, params["request"], params.get("token")) if limiter.enabled() else None
+        result = await run_signalled(signalled, **params)
+        if headers:
+            (result if isinstance(result, Response) else response).headers.update(headers)
+        return result
+
+    return limited_endpoint
 
 
 def _locked(queryset: QuerySet[Any]) -> QuerySet[Any]:

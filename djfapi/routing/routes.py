@@ -175,12 +175,23 @@ def add_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
 
 def add_route(node: DjangoRouterSchema, router: APIRouter, spec: RouteSpec) -> None:
     public = node.is_public(spec.scope)
+    limits = node.route_limits(spec.scope)
     scopes = (node.scopes[spec.scope] or ()) if node.security is not None else None
     endpoint = endpoints.signalled_endpoint(
-        node, spec.handler, scopes=scopes, id_names=path_id_names(node, detail=spec.detail), public=public
+        node,
+        spec.handler,
+        scopes=scopes,
+        id_names=path_id_names(node, detail=spec.detail),
+        public=public,
+        limits=limits,
     )
     endpoint.__signature__ = endpoint_signature(  # type: ignore[attr-defined]
-        node, detail=spec.detail, scopes=scopes, extra=operation_parameters(node, spec), public=public
+        node,
+        detail=spec.detail,
+        scopes=scopes,
+        extra=operation_parameters(node, spec),
+        public=public,
+        limited=limits is not None,
     )
     operation_id = f"{node.operation_prefix}_{spec.action}"
     endpoint.__name__ = operation_id
@@ -189,6 +200,11 @@ def add_route(node: DjangoRouterSchema, router: APIRouter, spec: RouteSpec) -> N
         docs["openapi_extra"] = {"parameters": node.filters.openapi_parameters()}
     if public:
         docs["openapi_extra"] = {**docs.get("openapi_extra", {}), **public_security(node)}
+    if limits is not None:
+        described = limits.openapi()
+        docs["responses"] = {**docs["responses"], **described["responses"]}
+        docs["description"] = f"{docs['description']} {limits.description}"
+        docs["openapi_extra"] = {**docs.get("openapi_extra", {}), "x-rate-limits": described["x-rate-limits"]}
     router.add_api_route(
         route_path(node, spec),
         endpoint,
