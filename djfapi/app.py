@@ -73,11 +73,23 @@ def create_app(
         app.include_router(health_router())
     for source in routers:
         app.include_router(_router(source))
+    _follow_revocations(app, lifespan_given="lifespan" in fastapi_options)
     if docs:
         serve_docs(app, docs_url=docs_url, redoc_url=redoc_url)
     if admin:
         _mount_admin(app, "/admin" if admin is True else str(admin))
     return app
+
+
+def _follow_revocations(app: FastAPI, *, lifespan_given: bool) -> None:
+    """With ``djfapi.auth``: load the revoked tokens and follow them from the start (not at the first request)."""
+    from django.apps import apps
+
+    if lifespan_given or not apps.is_installed("djfapi.auth"):
+        return  # the first request that carries a token loads them instead
+    from djfapi.auth.revocation import startup
+
+    app.router.add_event_handler("startup", startup)
 
 
 def _set_up_django(settings_module: str | None) -> None:

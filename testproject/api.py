@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from djfapi.auth.router import auth_router
 from djfapi.errors import Conflict, ValidationFailed
 from djfapi.ratelimit import RateLimit
 from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
@@ -155,3 +156,6 @@ directory = DjangoRouterSchema(
     filter_fields=["name"],
     order_fields=["name"],
 )
+
+# POST /auth/token (login), /auth/refresh, /auth/logout, /auth/revoke and GET /auth/jwks.json
+auth = auth_router(security=token)

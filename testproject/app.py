@@ -28,6 +28,7 @@ def create_app() -> FastAPI:
     return djfapi.create_app(
         "testproject.api:router",
         "testproject.api:directory",
+        "testproject.api:auth",
         settings="testproject.settings",
         admin=True,
         title="djfapi testproject",

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "testproject.business",
     "djfapi",
     "djfapi.live",
+    "djfapi.auth",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +141,20 @@ if os.environ.get("DJFAPI_LIVE_REDIS_URL"):
 if os.environ.get("DJFAPI_LIVE_CHANNEL"):
     DJFAPI["LIVE_CHANNEL"] = os.environ["DJFAPI_LIVE_CHANNEL"]
 for _name in ("LIVE_POLL_INTERVAL", "LIVE_HEARTBEAT"):
+    if os.environ.get(f"DJFAPI_{_name}"):
+        DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])
+
+# The token lifecycle (djfapi.auth, routes under /auth): tokens name the user by username,
+# as the seeded employees do (user_id "demo-user"), and every demo user is in tenant "demo".
+# Revocations reach the other processes by PostgreSQL NOTIFY, or Redis pub/sub with
+# DJFAPI_AUTH_REDIS_URL, and at worst by a reload every DJFAPI_AUTH_REVOCATION_POLL_INTERVAL
+# seconds (default 5).
+DJFAPI["AUTH_SUBJECT_FIELD"] = "username"
+DJFAPI["AUTH_TENANT"] = "testproject.tokens.user_tenant"
+for _name in ("AUTH_REDIS_URL", "AUTH_CHANNEL"):
+    if os.environ.get(f"DJFAPI_{_name}"):
+        DJFAPI[_name] = os.environ[f"DJFAPI_{_name}"]
+for _name in ("AUTH_REVOCATION_POLL_INTERVAL", "AUTH_ACCESS_LIFETIME"):
     if os.environ.get(f"DJFAPI_{_name}"):
         DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])
 

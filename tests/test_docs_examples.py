@@ -510,3 +510,9 @@ def test_rate_limits_example(connect: Any) -> None:
         )
         assert client.get("/companies", headers=auth()).headers["ratelimit-policy"] == '"companies.get";q=100;w=60'
     limiter.reset()
+
+
+def test_auth_example_mounts_the_token_routes() -> None:
+    paths = set(load("auth/app").app.openapi()["paths"])
+    assert {"/auth/token", "/auth/refresh", "/auth/logout", "/auth/revoke", "/auth/jwks.json"} <= paths
+    assert "/companies" in paths

@@ -31,4 +31,4 @@ def test_openapi_matches_snapshot(app: FastAPI) -> None:
 
 def test_operation_ids_are_unique(app: FastAPI) -> None:
     operation_ids = [op["operationId"] for ops in app.openapi()["paths"].values() for op in ops.values()]
-    assert len(operation_ids) == len(set(operation_ids)) == 38
+    assert len(operation_ids) == len(set(operation_ids)) == 43

@@ -12,7 +12,11 @@ those of each of its roles. A role the mapping does not name grants nothing.
 Every failure to authenticate is a 401 with a precise ``code``: ``token_missing``,
 ``token_invalid``, ``token_expired``, ``token_not_yet_valid``, ``token_issuer_invalid``,
 ``token_signature_invalid``, ``token_algorithm_not_allowed``, ``token_key_unknown``,
-``token_claim_missing``, ``user_unknown``, ``user_inactive``.
+``token_claim_missing``, ``token_revoked``, ``user_unknown``, ``user_inactive``.
+
+With ``"djfapi.auth"`` installed, every token is also checked against the revoked token
+ids and families (``djfapi.auth.revocation``: in memory, no query), and a refresh token
+(``typ: "refresh"``) is refused where an access token is expected.
 
 An HMAC key shorter than RFC 7518 §3.2 allows for a configured HS algorithm is refused
 when the configuration is checked (at start-up), not warned about on every request.
@@ -42,7 +46,7 @@ from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
 from djfapi.conf import setting
-from djfapi.errors import AuthenticationFailed
+from djfapi.errors import AuthenticationFailed, ServiceUnavailable
 from djfapi.ops.context import record_token
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.security.scopes import grant
@@ -72,6 +76,8 @@ class _Verification:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: role -> the scopes it grants (``role_scopes=`` or ``DJFAPI["ROLE_SCOPES"]``).
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: ``djfapi.auth.revocation.cache`` when ``djfapi.auth`` is installed.
+    revocations: Any = None
 
 
 class JWTToken(SecurityBase):
@@ -155,13 +161,27 @@ class JWTToken(SecurityBase):
             roles=_role_map(
                 self._role_scopes if self._role_scopes is not None else setting("ROLE_SCOPES", {}), self.scheme_name
             ),
+            revocations=_revocations(),
         )
         return self._verification
+
+    async def ready(self) -> None:
+        """Make sure the revoked tokens are loaded and followed on this event loop (a no-op once done)."""
+        revocations = self._resolve().revocations
+        if revocations is not None:
+            from djfapi.auth.revocation import ensure_ready
+
+            await ensure_ready()
 
     # -- authentication (no I/O: runs in the event loop) ----------------------------
 
     def authenticate(self, request: Request) -> AccessToken:
         """The verified token of ``request``, or AuthenticationFailed (401)."""
+        return self.decode(self.raw_token(request))
+
+    @staticmethod
+    def raw_token(request: Request) -> str:
+        """The bearer token of ``request`` as sent, or AuthenticationFailed (401 ``token_missing``)."""
         header = request.headers.get("authorization")
         if not header:
             raise AuthenticationFailed("An 'Authorization: Bearer <token>' header is required.", code="token_missing")
@@ -169,7 +189,7 @@ class JWTToken(SecurityBase):
         raw = raw.strip()
         if scheme.lower() != "bearer" or not raw:
             raise AuthenticationFailed("The Authorization header must be 'Bearer <token>'.", code="token_missing")
-        return self.decode(raw)
+        return raw
 
     def decode(self, raw: str) -> AccessToken:
         """Verify a raw JWT and return its claims.
@@ -187,13 +207,37 @@ class JWTToken(SecurityBase):
         if known is not None:
             if time.time() >= known.exp + verification.leeway:
                 raise AuthenticationFailed("The token has expired.", code="token_expired")
+            self._check_revoked(known, verification)
             return known
         token = self._verify(raw, verification)
+        if (token.model_extra or {}).get("typ") == "refresh":
+            raise AuthenticationFailed("A refresh token is not an access token.", code="token_invalid")
+        self._check_revoked(token, verification)
         with verification.lock:
             if len(verification.verified) >= VERIFIED_TOKENS:
                 verification.verified.pop(next(iter(verification.verified)))  # the oldest
             verification.verified[raw] = token
         return token
+
+    def verify_signature(self, raw: str) -> AccessToken:
+        """Verify a raw JWT of any kind (a refresh token too), remembering nothing."""
+        if len(raw) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed("The token is too long.", code="token_invalid")
+        verification = self._resolve()
+        token = self._verify(raw, verification)
+        self._check_revoked(token, verification)
+        return token
+
+    @staticmethod
+    def _check_revoked(token: AccessToken, verification: _Verification) -> None:
+        revocations = verification.revocations
+        if revocations is None:
+            return
+        if revocations.loaded_at is None:
+            # Only a caller that skipped ready() gets here (the routes await it first).
+            raise ServiceUnavailable("The revoked tokens are not loaded yet; try again.", code="revocations_not_loaded")
+        if revocations.is_revoked(token):
+            raise AuthenticationFailed("The token has been revoked.", code="token_revoked")
 
     def _verify(self, raw: str, verification: _Verification) -> AccessToken:
         try:
@@ -269,7 +313,9 @@ class JWTToken(SecurityBase):
         return grant(token, self.granted_scopes(token), scopes)
 
     async def __call__(self, request: Request, security_scopes: FastAPISecurityScopes) -> Access:
-        token = self.authenticate(request)
+        raw = self.raw_token(request)
+        await self.ready()
+        token = self.decode(raw)
         if self.needs_database:
             return await run_in_threadpool(request_signalling(self.authorize), token, security_scopes.scopes)
         return self.authorize(token, security_scopes.scopes)
@@ -316,9 +362,21 @@ class _BearerToken(SecurityBase):
     async def __call__(self, request: Request) -> AccessToken | None:
         if self.optional and "authorization" not in request.headers:
             return None
-        token = self.owner.authenticate(request)
+        raw = self.owner.raw_token(request)  # no token: 401 before anything else
+        await self.owner.ready()
+        token = self.owner.decode(raw)
         record_token(request.scope, token)
         return token
+
+
+def _revocations() -> Any:
+    from django.apps import apps
+
+    if not apps.is_installed("djfapi.auth"):
+        return None
+    from djfapi.auth.revocation import cache
+
+    return cache
 
 
 def _role_map(value: Any, owner: str) -> Mapping[str, frozenset[str]]:
