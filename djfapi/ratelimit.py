@@ -321,6 +321,9 @@ class Limiter:
             return {}
         headers = rate_limit_headers(states)
         if refused is not None:
+            from djfapi.ops.metrics import rate_limited
+
+            rate_limited(refused.name)
             reset = max(reset for policy, remaining, reset in states if remaining <= 0 or policy is refused)
             headers["Retry-After"] = str(max(math.ceil(reset - time.time()), 1))
             raise TooManyRequests(

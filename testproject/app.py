@@ -31,6 +31,7 @@ def create_app() -> FastAPI:
         "testproject.api:auth",
         settings="testproject.settings",
         admin=True,
+        metrics=True,  # GET /metrics for Prometheus
         title="djfapi testproject",
         version="1.0",
         description=DESCRIPTION,
