@@ -15,7 +15,9 @@ Not part of the test run (pytest collects ``tests/`` only). From the repository 
 
 Options of a run: ``--contenders baseline,djfapi,bolt,drf,ninja`` (the default; the
 baseline always runs: every ratio is to it; ``instances``, the earlier baseline that
-builds model instances, only when named), ``--workloads W1,...,W6``, ``--duration S``
+builds model instances, ``limits`` and ``limits-redis``, the demo with its rate limits
+counted in process or in Redis — ``djfapi`` runs with them off —, only when named;
+``python -m benchmarks.ratelimit_cost`` times the count alone), ``--workloads W1,...,W6``, ``--duration S``
 and ``--warmup S`` per cell (default 10 and 2), ``--concurrency 1,16``, ``--rounds N``
 (repeat the sweep; every ratio is taken within a round, and the tables show each
 cell's median over the rounds with their range; default 1), ``--pg-connections

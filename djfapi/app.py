@@ -33,6 +33,7 @@ def create_app(
     docs: bool = True,
     health: bool = True,
     request_ids: bool = True,
+    metrics: bool | str = False,
     **fastapi_options: Any,
 ) -> FastAPI:
     """A FastAPI app serving ``routers``, with everything a deployment needs around them.
@@ -49,6 +50,8 @@ def create_app(
       (``docs_url=``/``redoc_url=`` move them, ``None`` drops one).
     * ``health``: ``GET /health`` and ``GET /health/ready``; ``request_ids``:
       ``X-Request-ID`` and one access-log line per request.
+    * ``metrics``: ``True`` serves Prometheus metrics at ``/metrics`` (a string: another
+      path); needs the ``[metrics]`` extra (see ``djfapi.ops.metrics``).
     * Anything else is passed to ``FastAPI(...)`` (``title``, ``version``, ...).
 
     djfapi's error handlers are always installed, and its system checks run: errors stop
@@ -69,15 +72,31 @@ def create_app(
     install_error_handlers(app)
     if request_ids:
         app.add_middleware(RequestContextMiddleware)
+    if metrics:
+        from djfapi.ops.metrics import install_metrics
+
+        install_metrics(app, "/metrics" if metrics is True else str(metrics))
     if health:
         app.include_router(health_router())
     for source in routers:
         app.include_router(_router(source))
+    _follow_revocations(app, lifespan_given="lifespan" in fastapi_options)
     if docs:
         serve_docs(app, docs_url=docs_url, redoc_url=redoc_url)
     if admin:
         _mount_admin(app, "/admin" if admin is True else str(admin))
     return app
+
+
+def _follow_revocations(app: FastAPI, *, lifespan_given: bool) -> None:
+    """With ``djfapi.auth``: load the revoked tokens and follow them from the start (not at the first request)."""
+    from django.apps import apps
+
+    if lifespan_given or not apps.is_installed("djfapi.auth"):
+        return  # the first request that carries a token loads them instead
+    from djfapi.auth.revocation import startup
+
+    app.router.add_event_handler("startup", startup)
 
 
 def _set_up_django(settings_module: str | None) -> None:

@@ -12,9 +12,14 @@ Keys read so far: ``JWT_KEY`` (one key, or ``{kid: key}`` for rotation),
 ``MAX_QUERY_LENGTH`` (bytes of a query string as sent, default 8 KiB),
 ``MAX_QUERY_PARAMETERS`` (parameters per query string, default 100),
 ``MAX_FILTER_LENGTH`` (characters per filter value, default 1000),
-``HEALTH_TIMEOUT`` (seconds, default 2), ``SENTRY_DSN``; read replicas
-(``djfapi.replicas``): ``READ_REPLICAS``, ``PRIMARY_DATABASE``, ``REPLICA_PIN_SECONDS``,
-``REPLICA_PIN_CACHE``; the change feed's ``LIVE_*`` keys (``djfapi.live``).
+``HEALTH_TIMEOUT`` (seconds, default 2), ``SENTRY_DSN``,
+``ROLE_SCOPES`` (``{role: [scope, ...]}``: what the ``rls`` claim grants),
+``RATE_LIMIT_STORAGE``, ``RATE_LIMIT_STRATEGY``, ``RATE_LIMITS_ENABLED``,
+``RATE_LIMIT_FAIL_OPEN`` (``djfapi.ratelimit``), the ``AUTH_*`` keys of the token
+lifecycle (``djfapi.auth``) and ``METRICS_TENANT_LABEL`` (``djfapi.ops.metrics``); read
+replicas (``djfapi.replicas``): ``READ_REPLICAS``, ``PRIMARY_DATABASE``,
+``REPLICA_PIN_SECONDS``, ``REPLICA_PIN_CACHE``; the change feed's ``LIVE_*`` keys
+(``djfapi.live``).
 Arguments given to a ``JWTToken`` or a router schema take precedence.
 """
 

@@ -58,12 +58,13 @@ def _serve(args: argparse.Namespace) -> int:
     from django.conf import settings
     from django.db import connections
 
-    from testproject.seed import DEMO_TENANT, DEMO_USER, ensure_admin_user, seed_demo_data
+    from testproject.seed import DEMO_TENANT, DEMO_USER, ensure_admin_user, ensure_demo_user, seed_demo_data
     from testproject.tokens import ALL_SCOPES, mint_token
 
     _migrate()
     seeded = seed_demo_data()
     admin_username, admin_password = ensure_admin_user()
+    _, demo_password = ensure_demo_user()
     database = _describe_database()
     # The main thread's connection is not needed while serving; do not keep it open.
     connections.close_all()
@@ -95,6 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
         f"export TOKEN={token}",
         f'curl -H "Authorization: Bearer $TOKEN" {url}/companies',
     ]
+    if demo_password is not None:
+        lines.append(
+            f"  Log in:   POST {url}/auth/token with user {DEMO_USER!r}, password {demo_password!r} "
+            f"(refresh at /auth/refresh, log out at /auth/logout)"
+        )
     print("\n".join(lines), flush=True)
 
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
@@ -125,10 +131,13 @@ def _migrate_command(args: argparse.Namespace) -> int:
 
 def _seed_command(args: argparse.Namespace) -> int:
     _configure_django()
-    from testproject.seed import ensure_admin_user, seed_demo_data
+    from testproject.seed import ensure_admin_user, ensure_demo_user, seed_demo_data
 
     _migrate()
     print("demo data seeded" if seed_demo_data() else "database not empty; nothing seeded")
+    demo_username, demo_password = ensure_demo_user()
+    if demo_password is not None:
+        print(f"created the demo user {demo_username!r} with password {demo_password!r}")
     username, password = ensure_admin_user()
     if password is not None:
         print(f"created superuser {username!r} with password {password!r}")

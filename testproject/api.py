@@ -1,15 +1,19 @@
 """The demo's router tree: companies with departments (and their teams), cost centres,
 skills and employees (who have skills: many-to-many), secured by scoped JWTs and
-filtered per tenant. Companies, departments and employees have change feeds
+filtered per tenant; and a public directory of verified companies that anyone may read
+(``public=["get"]``). Companies, departments and employees have change feeds
 (``.../subscribe``, see ``djfapi.live``). Employees take bulk creates, and two hooks
 keep every company with at least one owner.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from djfapi.auth.router import auth_router
 from djfapi.errors import Conflict, ValidationFailed
+from djfapi.ratelimit import RateLimit
 from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
 from djfapi.routing.hooks import WriteEvent
 from djfapi.schemas import Access
@@ -94,6 +98,8 @@ companies = DjangoRouterSchema(
         delete=["business.companies.delete.any", "business.companies.delete.own"],
     ),
     objects_filter=company_objects_filter,
+    # Per token subject: reads (list, get, aggregate) and writes each have a budget (429 beyond).
+    rate_limits={"get": settings.DEMO_RATE_LIMITS["read"], "post": settings.DEMO_RATE_LIMITS["write"]},
     subscribe=True,
     pagination_options={"default_limit": 100, "max_limit": 1000, "default_order_by": ["name"]},
     filter_fields=["id", "name", "status", "is_verified", "created_at", "departments__count", "employees__type"],
@@ -138,3 +144,26 @@ companies = DjangoRouterSchema(
 )
 
 router = companies.router
+
+
+def directory_filter(access: Access | None) -> Q:
+    """The public directory: active, verified companies of every tenant, for anyone."""
+    return Q(is_verified=True, status=models.Company.Status.ACTIVE)
+
+
+directory = DjangoRouterSchema(
+    name="directory",
+    model=models.Company,
+    get=schemas.CompanyListing,
+    delete=False,
+    security=token,
+    public=["get"],  # GET /directory and GET /directory/{company_id} need no token
+    rate_limits={"get": RateLimit(settings.DEMO_RATE_LIMITS["directory"], key="address")},
+    objects_filter=directory_filter,
+    pagination_options={"default_limit": 50, "max_limit": 200, "default_order_by": ["name"]},
+    filter_fields=["name"],
+    order_fields=["name"],
+)
+
+# POST /auth/token (login), /auth/refresh, /auth/logout, /auth/revoke and GET /auth/jwks.json
+auth = auth_router(security=token)

@@ -17,8 +17,8 @@ DESCRIPTION = """\
 The djfapi demo: companies with departments (and their teams), cost centres and
 employees, generated from Django models. Get a token with
 `python -m testproject token --tenant demo --user demo-user --scope business.companies.read.any`
-and send it as `Authorization: Bearer <token>`. The Django admin is at `/admin`; health checks
-at `/health` and `/health/ready`.
+and send it as `Authorization: Bearer <token>`. `GET /directory` (verified companies) is public.
+The Django admin is at `/admin`; health checks at `/health` and `/health/ready`.
 """
 
 
@@ -30,8 +30,11 @@ def create_app() -> FastAPI:
     init_sentry(os.environ.get("SENTRY_DSN"))  # Sentry only when a DSN is configured
     return djfapi.create_app(
         "testproject.api:router",
+        "testproject.api:directory",
+        "testproject.api:auth",
         settings="testproject.settings",
         admin=True,
+        metrics=True,  # GET /metrics for Prometheus
         title="djfapi testproject",
         version="1.0",
         description=DESCRIPTION,

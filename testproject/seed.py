@@ -138,6 +138,36 @@ def seed_demo_data() -> bool:
     return True
 
 
+DEMO_USER_PASSWORD_DEFAULT = "demo-password"
+#: What the demo user may do: read every company of the tenant, create companies, change and delete their own.
+DEMO_USER_PERMISSIONS = (
+    "companies.read.any",
+    "companies.read.own",
+    "companies.create",
+    "companies.update.own",
+    "companies.delete.own",
+)
+
+
+def ensure_demo_user() -> tuple[str, str | None]:
+    """Create the Django user ``demo-user`` (who logs in at ``POST /auth/token``) unless it exists.
+
+    Its permissions become the scopes of its tokens (``djfapi.auth.claims``). Returns
+    ``(username, password)`` when it was just created, ``(username, None)`` otherwise.
+    """
+    from django.contrib.auth.models import Permission
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=DEMO_USER).exists():
+        return DEMO_USER, None
+    password = os.environ.get("DJFAPI_DEMO_USER_PASSWORD", DEMO_USER_PASSWORD_DEFAULT)
+    user = user_model.objects.create_user(username=DEMO_USER, password=password)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="business", codename__in=DEMO_USER_PERMISSIONS)
+    )
+    return DEMO_USER, password
+
+
 def ensure_admin_user() -> tuple[str, str | None]:
     """Create the superuser ``admin`` when there is no superuser yet.
 

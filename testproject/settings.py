@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "testproject.business",
     "djfapi",
     "djfapi.live",
+    "djfapi.auth",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,34 @@ if os.environ.get("DJFAPI_CACHE_REDIS_URL"):
             "LOCATION": os.environ["DJFAPI_CACHE_REDIS_URL"],
         }
     }
+# The token lifecycle (djfapi.auth, routes under /auth): tokens name the user by username,
+# as the seeded employees do (user_id "demo-user"), and every demo user is in tenant "demo".
+# Revocations reach the other processes by PostgreSQL NOTIFY, or Redis pub/sub with
+# DJFAPI_AUTH_REDIS_URL, and at worst by a reload every DJFAPI_AUTH_REVOCATION_POLL_INTERVAL
+# seconds (default 5).
+DJFAPI["AUTH_SUBJECT_FIELD"] = "username"
+DJFAPI["AUTH_TENANT"] = "testproject.tokens.user_tenant"
+for _name in ("AUTH_REDIS_URL", "AUTH_CHANNEL"):
+    if os.environ.get(f"DJFAPI_{_name}"):
+        DJFAPI[_name] = os.environ[f"DJFAPI_{_name}"]
+for _name in ("AUTH_REVOCATION_POLL_INTERVAL", "AUTH_ACCESS_LIFETIME"):
+    if os.environ.get(f"DJFAPI_{_name}"):
+        DJFAPI[_name] = float(os.environ[f"DJFAPI_{_name}"])
+
+# Rate limits (djfapi.ratelimit): DJFAPI_RATE_LIMIT_STORAGE=redis://127.0.0.1:6379/0 shares
+# the counters between processes (else they are in-process: right for one worker only);
+# DJFAPI_RATE_LIMITS_ENABLED=0 turns every limit off. The demo's own limits (testproject.api)
+# come from DEMO_RATE_LIMITS: reads and writes of the company tree per token subject, and
+# the public directory per client address; DJFAPI_DEMO_READ_LIMIT etc. override them.
+if os.environ.get("DJFAPI_RATE_LIMIT_STORAGE"):
+    DJFAPI["RATE_LIMIT_STORAGE"] = os.environ["DJFAPI_RATE_LIMIT_STORAGE"]
+if os.environ.get("DJFAPI_RATE_LIMITS_ENABLED"):
+    DJFAPI["RATE_LIMITS_ENABLED"] = _env_flag("DJFAPI_RATE_LIMITS_ENABLED")
+DEMO_RATE_LIMITS = {
+    "read": os.environ.get("DJFAPI_DEMO_READ_LIMIT", "600/minute"),
+    "write": os.environ.get("DJFAPI_DEMO_WRITE_LIMIT", "120/minute"),
+    "directory": os.environ.get("DJFAPI_DEMO_DIRECTORY_LIMIT", "30/minute"),
+}
 
 # Logs: one line per request on the djfapi.access logger (RequestContextMiddleware),
 # as text by default, as JSON lines with DJFAPI_LOG_FORMAT=json; DJFAPI_LOG_LEVEL sets

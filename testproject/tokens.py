@@ -24,6 +24,11 @@ ALL_SCOPES: tuple[str, ...] = (
 """Every scope the demo API declares, in its declared order (``any`` before ``own``)."""
 
 
+def user_tenant(user: object) -> str:
+    """The tenant of a demo user's tokens (``DJFAPI["AUTH_TENANT"]``): every demo user is in ``demo``."""
+    return "demo"
+
+
 def mint_token(
     *,
     tenant: str,

@@ -114,3 +114,18 @@ def shared_connection(db: None) -> Iterator[None]:
 def client(app: FastAPI, shared_connection: None) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_revoked_tokens_yet() -> None:
+    """The suite's process starts knowing of no revoked token (djfapi.auth), as a fresh database has none.
+
+    Otherwise the first request carrying a token in the session would load them (two
+    queries), in whichever test that happens to be; tests that count queries would then
+    depend on their order. Revocations made by the tests apply in this process at once.
+    """
+    import time
+
+    from djfapi.auth import revocation
+
+    revocation.cache.replace({}, {}, time.monotonic())

@@ -22,3 +22,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp.apps.TestAppConfig"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Rate limits are off for the suite (thousands of requests by one token subject); the tests
+# of limits turn them on (tests/test_ratelimit.py, tests/test_demo_limits.py).
+DJFAPI = {**DJFAPI, "RATE_LIMITS_ENABLED": False}  # noqa: F405
+# No background reload of the revoked tokens during the suite (djfapi.auth): it would run
+# queries at random moments of tests that count them. Revocations still apply at once in
+# the process; tests/test_auth_processes.py sets the interval of its servers itself.
+DJFAPI["AUTH_REVOCATION_POLL_INTERVAL"] = 3600

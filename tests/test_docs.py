@@ -360,13 +360,20 @@ ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Z][A-Z0-9_]*)=\$\((.*)\)$", re.S)
 VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)\}?")
 
 
+def _jq_field(program: list[str]) -> str | None:
+    """The field of ``jq -r .<field>`` (a top-level one: ``.id``, ``.access_token``), else None."""
+    if len(program) == 3 and program[:2] == ["jq", "-r"] and re.fullmatch(r"\.[a-z_]+", program[2]):
+        return program[2][1:]
+    return None
+
+
 class Console:
     """Replays a console block against a ``TestClient`` of the demo.
 
     ``python -m testproject token ...`` runs the demo's own command line in-process (it
     never touches the database or starts a server); other ``python -m testproject``
-    lines are only parsed. ``NAME=$(...)`` binds a variable (a token, or ``.id`` of a
-    ``curl ... | jq -r .id``). ``curl`` takes ``-s -i -X -H -d -o /dev/null``; its
+    lines are only parsed. ``NAME=$(...)`` binds a variable (a token, or a field of a
+    ``curl ... | jq -r .id`` answer: ``.id``, ``.access_token``...). ``curl`` takes ``-s -i -X -H -d -o /dev/null``; its
     output may go through ``grep -i`` or ``head -n``. Documented output is compared
     as JSON where ``…`` means anything; with ``-i``, the status line and the headers
     shown must be the response's.
@@ -418,7 +425,7 @@ class Console:
             return self.testproject(program[3:], where), "lines"
         assert program[0] == "curl", f"{where}: only curl and 'python -m testproject' lines are replayed"
         if assign:
-            assert filters == [["jq", "-r", ".id"]], f"{where}: bind a curl's answer with '| jq -r .id'"
+            assert len(filters) == 1 and _jq_field(filters[0]), f"{where}: bind a curl's answer with '| jq -r .id'"
         output, kind = self.curl(program[1:], where)
         for program_filter in filters:
             output, kind = self.filter(program_filter, output, where), "lines"
@@ -485,9 +492,10 @@ class Console:
             return "\n".join(line for line in lines if re.search(re.escape(program[2]), line, re.I))
         if program[0] == "head" and len(program) in (2, 3):
             return "\n".join(lines[: int(program[-1].lstrip("-"))])
-        if program == ["jq", "-r", ".id"]:
-            return str(json.loads(text)["id"])
-        pytest.fail(f"{where}: '{' '.join(program)}' is not replayed (grep -i, head, jq -r .id)")
+        field = _jq_field(program)
+        if field is not None:
+            return str(json.loads(text)[field])
+        pytest.fail(f"{where}: '{' '.join(program)}' is not replayed (grep -i, head, jq -r .<field>)")
 
     def compare_lines(self, expected: list[str], actual: list[str], where: str) -> None:
         assert len(actual) == len(expected), f"{where}: {actual!r} was printed, documented {expected!r}"
@@ -523,6 +531,9 @@ CONSOLE_BLOCKS = [block for block in all_blocks("console") if block.page != DOCS
 
 @pytest.mark.parametrize("block", CONSOLE_BLOCKS, ids=[str(block) for block in CONSOLE_BLOCKS])
 def test_console_block_replays_against_the_demo(block: Block, client: TestClient) -> None:
+    from testproject.seed import ensure_demo_user
+
+    ensure_demo_user()  # as `python -m testproject` creates it: docs/auth.md logs in as them
     console = Console(client, str(block))
     for earlier in blocks(block.page):  # tokens set earlier on the page carry over
         if earlier.lang == "console" and earlier.line < block.line:

@@ -502,3 +502,44 @@ def test_deploying_settings_pass_the_checks_and_take_listen_past_pgbouncer(
     assert {k: v for k, v in params.items() if k not in ("host", "port")} == {
         k: v for k, v in django_params.items() if k not in ("host", "port")
     }
+
+
+def test_public_reads_and_role_scopes(connect: Any) -> None:
+    from djfapi.security.tokens import mint_token
+    from tests.factories import make_company
+
+    client = connect(load("security/public").app)
+    shown = make_company(TENANT, name="Shown", is_verified=True)
+    make_company(TENANT, name="Unverified")
+    assert [c["name"] for c in client.get("/companies").json()["items"]] == ["Shown"]
+    assert client.patch(f"/companies/{shown.pk}", json={"name": "X"}).status_code == 401
+    editor = mint_token(tenant=TENANT, user=USER, scopes=[], roles=["editor"])
+    answer = client.patch(f"/companies/{shown.pk}", json={"name": "X"}, headers={"Authorization": f"Bearer {editor}"})
+    assert answer.status_code == 200
+    stranger = mint_token(tenant=TENANT, user=USER, scopes=[], roles=["viewer"])
+    answer = client.patch(f"/companies/{shown.pk}", json={"name": "Y"}, headers={"Authorization": f"Bearer {stranger}"})
+    assert answer.status_code == 403
+
+
+def test_rate_limits_example(connect: Any) -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from djfapi.ratelimit import limiter
+
+    limiter.reset()
+    client = connect(load("ratelimits/declare").app)
+    with override_settings(DJFAPI={**settings.DJFAPI, "RATE_LIMITS_ENABLED": True}):
+        answers = [client.post("/companies", json={"name": f"C{n}"}, headers=auth()) for n in range(11)]
+        assert [a.status_code for a in answers] == [201] * 10 + [429]
+        assert answers[0].headers["ratelimit-policy"] == (
+            '"companies.post";q=10;w=60, "companies.post.1";q=200;w=86400'
+        )
+        assert client.get("/companies", headers=auth()).headers["ratelimit-policy"] == '"companies.get";q=100;w=60'
+    limiter.reset()
+
+
+def test_auth_example_mounts_the_token_routes() -> None:
+    paths = set(load("auth/app").app.openapi()["paths"])
+    assert {"/auth/token", "/auth/refresh", "/auth/logout", "/auth/revoke", "/auth/jwks.json"} <= paths
+    assert "/companies" in paths

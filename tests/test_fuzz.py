@@ -140,7 +140,13 @@ def fuzz_mode(
         finally:
             transaction.savepoint_rollback(savepoint)
 
+    if mode is GenerationMode.NEGATIVE and not list(operation.iter_parameters()) and not has_body(operation):
+        return  # nothing to send wrong (GET /auth/jwks.json): no negative case exists
     fuzz()
+
+
+def has_body(operation: Any) -> bool:
+    return bool(operation.get_request_payload_content_types())
 
 
 @pytest.mark.parametrize("label", OPERATIONS)
@@ -177,4 +183,6 @@ def test_operation_answers_as_documented(
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz_mode(mode, operation, client, headers, mine, theirs)
 
-    assert CASES[label] >= EXAMPLES  # hypothesis ran (and did not give up on the strategy)
+    inputs = bool(list(operation.iter_parameters())) or has_body(operation)
+    # hypothesis ran (and did not give up on the strategy); an operation without inputs has one case
+    assert CASES[label] >= (EXAMPLES if inputs else 1)

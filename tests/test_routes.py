@@ -174,8 +174,9 @@ def test_demo_change_feeds_have_a_websocket_beside_their_event_stream() -> None:
 def test_demo_document_has_the_same_operation_ids(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
     operation_ids = [op["operationId"] for ops in paths.values() for op in ops.values()]
+    tree = [operation_id for operation_id in operation_ids if operation_id.startswith("companies")]
 
-    assert sorted(operation_ids) == sorted(DEMO_OPERATION_IDS)
+    assert sorted(tree) == sorted(DEMO_OPERATION_IDS)
 
 
 def test_operation_ids_are_stable_across_builds() -> None:
@@ -194,6 +195,7 @@ def test_demo_methods_paths_and_status_codes(app: FastAPI) -> None:
     table = {
         (op["method"], op["path"], next(code for code in op["responses"] if code.startswith("2")))
         for op in operations(app.openapi()).values()
+        if op["path"].startswith("/companies")  # the demo's other routers: the directory, auth, metrics
     }
     expected = {
         ("GET", "/companies/aggregate/{function}/{field}", "200"),
@@ -301,13 +303,14 @@ def documented(op: dict[str, Any]) -> set[int]:
 def test_documented_responses_of_the_root_node(app: FastAPI) -> None:
     ops = operations(app.openapi())
 
-    assert documented(ops["companies_list"]) == {200, 401, 403, 422}
-    assert documented(ops["companies_create"]) == {201, 401, 403, 409, 422}
-    assert documented(ops["companies_get"]) == {200, 304, 401, 403, 404, 422}
+    # 429: the demo limits reads (list, get, aggregate) and creates (see testproject.api)
+    assert documented(ops["companies_list"]) == {200, 401, 403, 422, 429}
+    assert documented(ops["companies_create"]) == {201, 401, 403, 409, 422, 429}
+    assert documented(ops["companies_get"]) == {200, 304, 401, 403, 404, 422, 429}
     assert documented(ops["companies_update"]) == {200, 401, 403, 404, 409, 412, 422}
     assert documented(ops["companies_replace"]) == {200, 401, 403, 404, 409, 412, 422}
     assert documented(ops["companies_delete"]) == {204, 401, 403, 404, 409, 412, 422}
-    assert documented(ops["companies_aggregate"]) == {200, 401, 403, 422}
+    assert documented(ops["companies_aggregate"]) == {200, 401, 403, 422, 429}
 
 
 def test_documented_responses_of_a_child_include_404_for_the_ancestors(app: FastAPI) -> None:

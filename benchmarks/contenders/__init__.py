@@ -31,7 +31,37 @@ CONTENDERS: dict[str, Contender] = {
     c.name: c
     for c in (
         Contender("baseline", "hand-written FastAPI + ORM", "benchmarks.contenders.baseline:create"),
-        Contender("djfapi", "djfapi (testproject)", "benchmarks.contenders.djfapi_app:create"),
+        Contender(
+            "djfapi",
+            "djfapi (testproject)",
+            "benchmarks.contenders.djfapi_app:create",
+            environment=(("DJFAPI_RATE_LIMITS_ENABLED", "0"),),
+        ),
+        # The same app with its rate limits counted (in-process store), quotas too high to refuse:
+        # what counting costs. Compare it with "djfapi" in one run (--contenders baseline,djfapi,limits).
+        Contender(
+            "limits",
+            "djfapi (testproject) with rate limits counted in-process",
+            "benchmarks.contenders.djfapi_app:create",
+            environment=(
+                ("DJFAPI_RATE_LIMITS_ENABLED", "1"),
+                ("DJFAPI_DEMO_READ_LIMIT", "1000000000/minute"),
+                ("DJFAPI_DEMO_WRITE_LIMIT", "1000000000/minute"),
+            ),
+            default=False,
+        ),
+        Contender(
+            "limits-redis",
+            "djfapi (testproject) with rate limits counted in Redis",
+            "benchmarks.contenders.djfapi_app:create",
+            environment=(
+                ("DJFAPI_RATE_LIMITS_ENABLED", "1"),
+                ("DJFAPI_RATE_LIMIT_STORAGE", "redis://127.0.0.1:6379/14"),
+                ("DJFAPI_DEMO_READ_LIMIT", "1000000000/minute"),
+                ("DJFAPI_DEMO_WRITE_LIMIT", "1000000000/minute"),
+            ),
+            default=False,
+        ),
         Contender(
             "bolt",
             "django-bolt",

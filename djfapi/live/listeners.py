@@ -9,6 +9,9 @@ connection parameters for the listener alone. The Redis listener is a
 ``redis.asyncio`` pub/sub subscription. Each wakes the hub on every message and once
 after every (re)connection, since wake-ups sent while it was away are lost; the hub's
 safety poll covers the time in between.
+
+The token revocations (``djfapi.auth.revocation``) use the same listeners on a channel of
+their own, with ``raw=True``: their messages carry the revoked ids, handed over as they came.
 """
 
 from __future__ import annotations
@@ -38,19 +41,21 @@ def listen_dsn() -> str | None:
     return setting("LIVE_LISTEN_DSN") or None
 
 
-def postgresql_params() -> dict[str, Any]:
-    """Connection keywords for psycopg, from the outbox database's Django settings.
+def postgresql_params(alias: str | None = None) -> dict[str, Any]:
+    """Connection keywords for psycopg, from the Django settings of ``alias`` (default: the outbox's database).
 
     The parameters ``LIVE_LISTEN_DSN`` names replace Django's (the others, the database
-    name among them unless it names one, stay), so the listener reaches the same
-    database by a direct route.
+    name among them unless it names one, stay), so a listener reaches the same
+    database by a direct route, past a transaction pooler.
     """
     from django.db import connections
     from psycopg.conninfo import conninfo_to_dict
 
-    from djfapi.live.outbox import _alias
+    if alias is None:
+        from djfapi.live.outbox import _alias
 
-    params = dict(connections[_alias()].get_connection_params())
+        alias = _alias()
+    params = dict(connections[alias].get_connection_params())
     for key in ("cursor_factory", "context", "prepare_threshold"):
         params.pop(key, None)  # Django's sync cursor and adapters; LISTEN needs neither
     dsn = listen_dsn()
@@ -59,20 +64,24 @@ def postgresql_params() -> dict[str, Any]:
     return params
 
 
-async def listen_postgresql(wake: Wake) -> None:
+async def listen_postgresql(
+    wake: Callable[[Any], None], *, channel: str | None = None, alias: str | None = None, raw: bool = False
+) -> None:
+    """``LISTEN`` on ``channel`` (default: the feed's); ``wake(payload)`` per message (an event id
+    unless ``raw``), ``wake(None)`` after every (re)connection."""
     import psycopg
     from psycopg import sql
 
     backoff = BACKOFF_MIN
     while True:
         try:
-            params = postgresql_params()
+            params = postgresql_params(alias)
             async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as connection:
-                await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(wakeups.channel())))
+                await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel or wakeups.channel())))
                 backoff = BACKOFF_MIN
                 wake(None)
                 async for notify in connection.notifies():
-                    wake(_event_id(notify.payload))
+                    wake(notify.payload if raw else _event_id(notify.payload))
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -81,23 +90,27 @@ async def listen_postgresql(wake: Wake) -> None:
         backoff = min(backoff * 2, BACKOFF_MAX)
 
 
-async def listen_redis(wake: Wake) -> None:
+async def listen_redis(
+    wake: Callable[[Any], None], *, channel: str | None = None, url: str | None = None, raw: bool = False
+) -> None:
+    """Subscribe to ``channel`` on ``url`` (defaults: the feed's); messages as in ``listen_postgresql``."""
     import redis.asyncio
 
     backoff = BACKOFF_MIN
     while True:
-        url = wakeups.redis_url()
-        if url is None:
+        target = url or wakeups.redis_url()
+        if target is None:
             return
-        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
+        client = redis.asyncio.Redis.from_url(target, socket_connect_timeout=5)
         try:
             async with client.pubsub() as pubsub:
-                await pubsub.subscribe(wakeups.channel())
+                await pubsub.subscribe(channel or wakeups.channel())
                 backoff = BACKOFF_MIN
                 wake(None)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        wake(_event_id(message.get("data")))
+                        data = message.get("data")
+                        wake(data if raw else _event_id(data))
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -98,9 +98,16 @@ class StreamBearer(SecurityBase):
         request: Request,
         access_token: str | None = Query(None, max_length=8192, description=_ACCESS_TOKEN_HELP),
     ) -> AccessToken:
+        await _ready(self.owner)
         token = read_token(self.owner, request.headers.get("authorization"), access_token)
         record_token(request.scope, token)
         return token
+
+
+async def _ready(security: Any) -> None:
+    ready = getattr(security, "ready", None)
+    if ready is not None:
+        await ready()  # the revoked tokens loaded (djfapi.auth)
 
 
 def read_token(security: Any, header: str | None, access_token: str | None) -> AccessToken:
@@ -325,6 +332,8 @@ def _add_websocket_route(
                 websocket.path_params,
                 (("query", "since"), query.getlist("since")),
             )
+            if security is not None:
+                await _ready(security)
             token = (
                 read_token(security, websocket.headers.get("authorization"), query.get("access_token"))
                 if security is not None

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.routing import endpoints, queries
-from djfapi.routing.openapi import error_responses, scopes_text
+from djfapi.routing.openapi import error_responses, public_security, scopes_text
 from djfapi.routing.signature import endpoint_signature, path_id_names
 from djfapi.security.scopes import validate_scope
 
@@ -89,10 +89,14 @@ def build_custom_route(node: DjangoRouterSchema, custom: CustomEndpoint, router:
         raise SchemaDefinitionError(f"custom endpoint {custom.func.__qualname__}: {node!r} has no parent")
 
     scope_key = custom.scope or ("get" if set(custom.methods) <= READ_METHODS else "patch")
+    public = custom.scopes is None and node.is_public(scope_key)
+    limits = node.route_limits(scope_key)
     if node.security is None:
         scopes: tuple[str, ...] | None = None
     else:
         scopes = custom.scopes if custom.scopes is not None else node.scopes[scope_key]
+        if public:
+            scopes = scopes or ()
         if scopes is None:
             raise SchemaDefinitionError(
                 f"custom endpoint {custom.func.__qualname__}: {node!r} has no {scope_key!r} scopes; pass scopes=[...]"
@@ -122,15 +126,27 @@ def build_custom_route(node: DjangoRouterSchema, custom: CustomEndpoint, router:
             result = adapter.validate_python(result)
         return result
 
-    endpoint = endpoints.signalled_endpoint(node, handler, scopes=scopes, id_names=id_names)
+    endpoint = endpoints.signalled_endpoint(
+        node, handler, scopes=scopes, id_names=id_names, public=public, limits=limits
+    )
     endpoint.__signature__ = endpoint_signature(  # type: ignore[attr-defined]
-        node, detail=custom.detail, scopes=scopes, extra=extra
+        node, detail=custom.detail, scopes=scopes, extra=extra, public=public, limited=limits is not None
     )
     operation_id = options.pop("operation_id", f"{node.operation_prefix}_{custom.func.__name__}")
     endpoint.__name__ = operation_id
     method = custom.methods[0]
-    responses = {**error_responses(node, detail=custom.detail, method=method), **options.pop("responses", {})}
+    responses = {
+        **error_responses(node, detail=custom.detail, method=method, public=public),
+        **options.pop("responses", {}),
+    }
+    if public:
+        options["openapi_extra"] = {**public_security(node), **options.get("openapi_extra", {})}
     description = options.pop("description", None) or inspect.getdoc(custom.func) or ""
+    if limits is not None:
+        described = limits.openapi()
+        responses = {**responses, **described["responses"]}
+        description = f"{description} {limits.description}".strip()
+        options["openapi_extra"] = {**options.get("openapi_extra", {}), "x-rate-limits": described["x-rate-limits"]}
     options.setdefault("summary", custom.func.__name__.replace("_", " ").capitalize())
     options.setdefault("tags", node.tags)
     router.add_api_route(
@@ -140,6 +156,6 @@ def build_custom_route(node: DjangoRouterSchema, custom: CustomEndpoint, router:
         operation_id=operation_id,
         name=operation_id,
         responses=responses,
-        description=f"{description} {scopes_text(scopes, node.security is not None)}".strip(),
+        description=f"{description} {scopes_text(scopes, node.security is not None, public)}".strip(),
         **options,
     )

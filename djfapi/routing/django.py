@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -26,13 +26,21 @@ from djfapi.orm.plan import QueryPlan, derive_plan
 from djfapi.orm.rows import ValuesReader, values_reader
 from djfapi.orm.selection import BoundedCache, Selection, view
 from djfapi.orm.writing import check_write_mapping
+from djfapi.ratelimit import RouteLimits, resolve_declarations, route_limits
 from djfapi.routing import index_advice, queries, routes, tree_checks
 from djfapi.routing.aggregate import AggregateTable, compile_aggregates
 from djfapi.routing.custom import CustomEndpoint
 from djfapi.routing.filters import FilterTable, default_filters, explicit_filters
 from djfapi.routing.hooks import Hook, HookEvent, Hooks
 from djfapi.routing.listing import Cursor, Ordering, compile_ordering
-from djfapi.routing.options import PaginationOptions, SecurityScopes, names, plain, resolve_scopes
+from djfapi.routing.options import (
+    PaginationOptions,
+    SecurityScopes,
+    names,
+    plain,
+    resolve_public,
+    resolve_scopes,
+)
 from djfapi.routing.paths import IdParameter, check_segment, id_parameter, id_parameter_name
 from djfapi.routing.route import DjfapiRoute, check_operation_ids, share_allowed_methods
 from djfapi.schemas.access import Access
@@ -114,6 +122,8 @@ class DjangoRouterSchema:
         delete_status: Any = None,
         security: Any = None,
         security_scopes: SecurityScopes | None = None,
+        public: Sequence[str] | None = None,
+        rate_limits: Mapping[str, Any] | None = None,
         objects_filter: ObjectsFilter | None = None,
         children: Sequence[DjangoRouterSchema] = (),
         pagination_options: PaginationOptions | dict[str, Any] | None = None,
@@ -143,6 +153,8 @@ class DjangoRouterSchema:
         self.delete_status = plain(delete_status)
         self._security = security
         self.security_scopes = security_scopes or SecurityScopes()
+        self.public = resolve_public(name, public)
+        self.rate_limits = resolve_declarations(name, rate_limits)
         if objects_filter is not None and type(self).objects_filter is not DjangoRouterSchema.objects_filter:
             raise SchemaDefinitionError(
                 f"router schema {name!r}: {type(self).__name__} overrides objects_filter and objects_filter= is "
@@ -237,9 +249,16 @@ class DjangoRouterSchema:
         is the tenant (``tenant_id`` from the token) when the model has one, and, with an
         ``own`` scope that this node declares (not one it inherits) on a node with an
         ``owner_field``, the caller's own rows.
+
+        ``access`` is ``None`` for an anonymous caller of a ``public`` route. The default
+        filter then shows no rows of a model with a ``tenant_id`` (there is no tenant to
+        match; a public route on such a node needs its own filter, which djfapi checks)
+        and every row of a model without one.
         """
         if self._objects_filter is not None:
             return self._objects_filter(access)
+        if access is None and self.security is not None and queries.has_tenant(self.model):
+            return queries.NO_ROWS  # an anonymous caller of a public route has no tenant: fail closed
         owner = self.owner_column if self._declares(access) else None
         return queries.default_objects_filter(self.model, access, owner)
 
@@ -302,6 +321,15 @@ class DjangoRouterSchema:
         if self._security is not None or self.parent is None:
             return self._security
         return self.parent.security
+
+    def is_public(self, entry: str) -> bool:
+        """Whether the ``SecurityScopes`` entry ``entry`` (``get``, ``post``...) is public on this node."""
+        return self.security is not None and entry in self.public
+
+    def route_limits(self, entry: str) -> RouteLimits | None:
+        """The rate limits of the routes that the ``SecurityScopes`` entry ``entry`` guards (``djfapi.ratelimit``)."""
+        path = "/".join(node.name for node in (*self.ancestors, self))
+        return route_limits(self.rate_limits, entry, path)
 
     @cached_property
     def scopes(self) -> dict[str, tuple[str, ...] | None]:
@@ -642,6 +670,7 @@ class DjangoRouterSchema:
                     f"router schema {self.name!r}: cursor pagination cannot order by nullable fields {nullable}"
                 )
         tree_checks.check_options(self)
+        tree_checks.check_public(self)
         if self.security is not None:
             if not hasattr(self.security, "bearer") or not hasattr(self.security, "authorize"):
                 raise SchemaDefinitionError(
@@ -652,11 +681,11 @@ class DjangoRouterSchema:
             if check is not None:
                 check()
             for spec in routes.route_table(self):
-                if self.scopes[spec.scope] is None:
+                if self.scopes[spec.scope] is None and not self.is_public(spec.scope):
                     raise SchemaDefinitionError(
                         f"router schema {self.name!r}: no scopes for {spec.scope!r} (route {spec.method} "
                         f"{routes.route_path(self, spec)}). Give SecurityScopes({spec.scope}=[...]), or [] to accept "
-                        f"any valid token."
+                        f"any valid token. (Or public=[{spec.scope!r}] to serve callers without a token too.)"
                     )
 
 

@@ -25,12 +25,14 @@ from djfapi.orm.reading import read
 from djfapi.orm.rows import RowBudget, TooManyRows, count_rows
 from djfapi.orm.selection import parse_fields
 from djfapi.orm.visibility import require_readable
+from djfapi.ratelimit import RouteLimits, limiter
 from djfapi.routing import queries
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
 from djfapi.routing.etags import is_not_modified
 from djfapi.routing.filters import CountAnnotation, ParsedFilters, annotate_counts
 from djfapi.routing.listing import Ordering, check_cursor_terms
 from djfapi.routing.responses import json_response, render_list, render_object
+from djfapi.routing.signature import RATELIMIT_RESPONSE_PARAMETER
 from djfapi.routing.totals import TotalMode, total_of
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
@@ -100,20 +102,33 @@ class RequestContext:
 
 
 def signalled_endpoint(
-    node: DjangoRouterSchema, handler: Handler, *, scopes: Sequence[str] | None, id_names: Sequence[str]
+    node: DjangoRouterSchema,
+    handler: Handler,
+    *,
+    scopes: Sequence[str] | None,
+    id_names: Sequence[str],
+    public: bool = False,
+    limits: RouteLimits | None = None,
 ) -> Callable[..., Any]:
     """An endpoint that runs ``handler`` in djfapi's thread pool, in one signalled call.
 
     Inside that call it authorises the caller (which may query the database), collects
-    the path ids and calls ``handler``; FastAPI only validates the input beforehand.
+    the path ids and calls ``handler``; FastAPI only validates the input beforehand. On a
+    ``public`` endpoint an anonymous caller gets ``access=None``, and a caller with a
+    token lacking the scopes gets an ``Access`` whose ``scope`` is ``None`` (no 403). With ``limits`` the
+    request is counted first (429 over a limit) and the response carries the RateLimit headers.
     """
     security = node.security
+
+    def authorize(token: AccessToken) -> Access:
+        assert security is not None
+        return security.authorize(token, scopes, public=True) if public else security.authorize(token, scopes)
 
     def call(**params: Any) -> Any:
         request: Request = params.pop("request")
         enter_request(request.scope)
         token: AccessToken | None = params.pop("token", None)
-        access = security.authorize(token, scopes) if security is not None and token is not None else None
+        access = authorize(token) if security is not None and token is not None else None
         if access is not None:
             record_access(request.scope, access)
         ids = {name: params.pop(name) for name in id_names}
@@ -121,10 +136,22 @@ def signalled_endpoint(
 
     signalled = request_signalling(call)
 
-    async def endpoint(**params: Any) -> Any:
-        return await run_signalled(signalled, **params)
+    if limits is None:
 
-    return endpoint
+        async def endpoint(**params: Any) -> Any:
+            return await run_signalled(signalled, **params)
+
+        return endpoint
+
+    async def limited_endpoint(**params: Any) -> Any:
+        response: Response = params.pop(RATELIMIT_RESPONSE_PARAMETER)
+        headers = await limiter.check(limits, params["request"], params.get("token")) if limiter.enabled() else None
+        result = await run_signalled(signalled, **params)
+        if headers:
+            (result if isinstance(result, Response) else response).headers.update(headers)
+        return result
+
+    return limited_endpoint
 
 
 def _locked(queryset: QuerySet[Any]) -> QuerySet[Any]:

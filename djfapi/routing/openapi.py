@@ -27,19 +27,32 @@ def with_article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def scopes_text(scopes: Sequence[str] | None, secured: bool) -> str:
+def scopes_text(scopes: Sequence[str] | None, secured: bool, public: bool = False) -> str:
     if not secured:
         return "No authentication."
+    if public:
+        held = f" holding one of {', '.join(f'`{scope}`' for scope in scopes)}" if scopes else ""
+        return (
+            "Public: callers without a token are served as anonymous (the node's row filter with no caller). "
+            f"A bearer token{held} is still verified when sent (401 when invalid) and reads as its holder."
+        )
     if not scopes:
         return "Requires a valid bearer token (no particular scope)."
     listed = ", ".join(f"`{scope}`" for scope in scopes)
     return f"Requires a bearer token holding one of the scopes {listed}; the first one held selects the row filter."
 
 
-def error_responses(node: DjangoRouterSchema, *, detail: bool, method: str) -> dict[int | str, dict[str, Any]]:
+def public_security(node: DjangoRouterSchema) -> dict[str, Any]:
+    """``openapi_extra`` marking a public operation's bearer token optional (``{}``: no security)."""
+    return {"security": [{}]}  # FastAPI's own requirement comes first; the empty one makes it optional
+
+
+def error_responses(
+    node: DjangoRouterSchema, *, detail: bool, method: str, public: bool = False
+) -> dict[int | str, dict[str, Any]]:
     codes = []
     if node.security is not None:
-        codes += [401, 403]
+        codes += [401] if public else [401, 403]
     if detail or node.parent is not None:
         codes.append(404)
     if method in WRITE_METHODS:
@@ -70,7 +83,13 @@ def nested_caps_text(node: DjangoRouterSchema, mapping: SchemaMapping) -> str:
 
 
 def operation_docs(
-    node: DjangoRouterSchema, action: str, method: str, detail: bool, scopes: Sequence[str] | None
+    node: DjangoRouterSchema,
+    action: str,
+    method: str,
+    detail: bool,
+    scopes: Sequence[str] | None,
+    *,
+    public: bool = False,
 ) -> dict[str, Any]:
     """``summary``, ``description`` and ``responses`` for one generated route."""
     label = with_article(str(node.model._meta.verbose_name))
@@ -101,9 +120,9 @@ def operation_docs(
     note = notes.get(action, "")
     if caps and action not in ("aggregate", "delete"):
         note = f"{note} {caps}".strip()
-    description = " ".join(part for part in (note, scopes_text(scopes, node.security is not None)) if part)
+    description = " ".join(part for part in (note, scopes_text(scopes, node.security is not None, public)) if part)
     return {
         "summary": summaries.get(action, action),
         "description": description,
-        "responses": error_responses(node, detail=detail, method=method),
+        "responses": error_responses(node, detail=detail, method=method, public=public),
     }

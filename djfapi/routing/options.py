@@ -86,6 +86,29 @@ class SecurityScopes:
         return frozenset(item.name for item in fields(self) if getattr(self, item.name) is not None)
 
 
+#: The ``SecurityScopes`` entries, as ``public=`` names them.
+ENTRIES = ("get", "list", "aggregate", "post", "patch", "put", "delete")
+#: What a public entry makes public along with it (as the scopes are inherited).
+_PUBLIC_ALONG = {"get": ("list", "aggregate"), "patch": ("put",)}
+
+
+def resolve_public(name: str, public: Iterable[str] | None) -> frozenset[str]:
+    """The entries ``public=[...]`` opens to anonymous callers: ``get`` opens ``list`` and
+    ``aggregate`` too, ``patch`` opens ``put`` (as their scopes are inherited). Not inherited by children.
+    """
+    given = names("public", public, "SecurityScopes entries") or ()
+    unknown = [entry for entry in given if entry not in ENTRIES]
+    if unknown:
+        raise SchemaDefinitionError(
+            f"router schema {name!r}: public={list(given)!r} names {unknown}, which are not SecurityScopes entries; "
+            f"choose from {', '.join(ENTRIES)}"
+        )
+    opened = set(given)
+    for entry in given:
+        opened.update(_PUBLIC_ALONG.get(entry, ()))
+    return frozenset(opened)
+
+
 def resolve_scopes(
     own: SecurityScopes, parent: dict[str, tuple[str, ...] | None] | None
 ) -> dict[str, tuple[str, ...] | None]:

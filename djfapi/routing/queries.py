@@ -24,6 +24,15 @@ if TYPE_CHECKING:
     from djfapi.routing.django import DjangoRouterSchema
 
 
+#: A filter no row passes.
+NO_ROWS = Q(pk__in=[])
+
+
+def has_tenant(model: type[models.Model]) -> bool:
+    """Whether ``model`` has the ``tenant_id`` field the default filter matches against the token."""
+    return any(f.name == TENANT_FIELD for f in model._meta.concrete_fields)
+
+
 def default_objects_filter(model: type[models.Model], access: Access | None, owner: models.Field | None = None) -> Q:
     """The tenant's rows, and with an ``own`` scope the caller's own.
 
@@ -34,7 +43,7 @@ def default_objects_filter(model: type[models.Model], access: Access | None, own
     q = Q()
     if access is None:
         return q
-    if any(f.name == TENANT_FIELD for f in model._meta.concrete_fields):
+    if has_tenant(model):
         q &= Q(**{TENANT_FIELD: access.tenant_id})
     if owner is not None and access.scope is not None and access.scope.selector == "own":
         q &= Q(**{owner.attname: owner_value(owner, access)})

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Header, Path, Query
 from djfapi.routing import endpoints, metadata, writes
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
 from djfapi.routing.custom import build_custom_route
-from djfapi.routing.openapi import error_responses, operation_docs, scopes_text
+from djfapi.routing.openapi import error_responses, operation_docs, public_security, scopes_text
 from djfapi.routing.responses import list_response_model
 from djfapi.routing.route import one_or_many
 from djfapi.routing.signature import endpoint_signature, keyword, path_id_names
@@ -215,18 +215,37 @@ def add_routes(node: DjangoRouterSchema, router: APIRouter) -> None:
 
 
 def add_route(node: DjangoRouterSchema, router: APIRouter, spec: RouteSpec) -> None:
-    scopes = node.scopes[spec.scope] if node.security is not None else None
+    public = node.is_public(spec.scope)
+    limits = node.route_limits(spec.scope)
+    scopes = (node.scopes[spec.scope] or ()) if node.security is not None else None
     endpoint = endpoints.signalled_endpoint(
-        node, spec.handler, scopes=scopes, id_names=path_id_names(node, detail=spec.detail)
+        node,
+        spec.handler,
+        scopes=scopes,
+        id_names=path_id_names(node, detail=spec.detail),
+        public=public,
+        limits=limits,
     )
     endpoint.__signature__ = endpoint_signature(  # type: ignore[attr-defined]
-        node, detail=spec.detail, scopes=scopes, extra=operation_parameters(node, spec)
+        node,
+        detail=spec.detail,
+        scopes=scopes,
+        extra=operation_parameters(node, spec),
+        public=public,
+        limited=limits is not None,
     )
     operation_id = f"{node.operation_prefix}_{spec.action}"
     endpoint.__name__ = operation_id
-    docs = operation_docs(node, spec.action, spec.method, spec.detail, scopes)
+    docs = operation_docs(node, spec.action, spec.method, spec.detail, scopes, public=public)
     if spec.action in ("list", "aggregate"):
         docs["openapi_extra"] = {"parameters": node.filters.openapi_parameters()}
+    if public:
+        docs["openapi_extra"] = {**docs.get("openapi_extra", {}), **public_security(node)}
+    if limits is not None:
+        described = limits.openapi()
+        docs["responses"] = {**docs["responses"], **described["responses"]}
+        docs["description"] = f"{docs['description']} {limits.description}"
+        docs["openapi_extra"] = {**docs.get("openapi_extra", {}), "x-rate-limits": described["x-rate-limits"]}
     router.add_api_route(
         route_path(node, spec),
         endpoint,

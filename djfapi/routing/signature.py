@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request, Security
+from fastapi import Request, Response, Security
 
 from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.schemas.access import AccessToken
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 TOKEN_PARAMETER = "token"
 REQUEST_PARAMETER = "request"
+#: Where a rate-limited endpoint puts the RateLimit headers when its result is not a Response.
+RATELIMIT_RESPONSE_PARAMETER = "ratelimit_response"
 
 
 def keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
@@ -38,12 +40,20 @@ def endpoint_signature(
     detail: bool,
     scopes: Sequence[str] | None,
     extra: Sequence[inspect.Parameter] = (),
+    public: bool = False,
+    limited: bool = False,
 ) -> inspect.Signature:
-    """The signature FastAPI sees for one of ``node``'s endpoints."""
+    """The signature FastAPI sees for one of ``node``'s endpoints.
+
+    A ``public`` endpoint takes the token when one is sent and ``None`` when none is.
+    """
     parameters: list[inspect.Parameter] = [keyword(REQUEST_PARAMETER, Request)]
     if node.security is not None:
-        bearer = node.security.bearer
-        parameters.append(keyword(TOKEN_PARAMETER, AccessToken, Security(bearer, scopes=list(scopes or ()))))
+        bearer = node.security.optional_bearer if public else node.security.bearer
+        annotation = AccessToken | None if public else AccessToken
+        parameters.append(keyword(TOKEN_PARAMETER, annotation, Security(bearer, scopes=list(scopes or ()))))
+    if limited:
+        parameters.append(keyword(RATELIMIT_RESPONSE_PARAMETER, Response))
     levels = (*node.ancestors, node) if detail else node.ancestors
     parameters.extend(keyword(level.id_name, level.id_param.annotation) for level in levels)
     taken = {p.name for p in parameters}

@@ -96,6 +96,41 @@ def check_options(node: DjangoRouterSchema) -> None:
         )
 
 
+def check_public(node: DjangoRouterSchema) -> None:
+    """Refuse ``public=`` entries that would be unsafe or do nothing."""
+    if not node.public:
+        return
+    where = f"router schema {node.name!r}"
+    from djfapi.routing import queries
+    from djfapi.routing.django import DjangoRouterSchema
+
+    if node.security is None:
+        raise SchemaDefinitionError(
+            f"{where}: public={sorted(node.public)} without security; every method of an unsecured node is open "
+            f"already. Give security=JWTToken(...) (here or on a parent), or remove public"
+        )
+    overridden = type(node).objects_filter is not DjangoRouterSchema.objects_filter
+    custom_filter = node._objects_filter is not None or overridden
+    reads = node.public & {"get", "list", "aggregate"}
+    if reads and queries.has_tenant(node.model) and not custom_filter:
+        raise SchemaDefinitionError(
+            f"{where}: public={sorted(reads)} on {node.model.__name__}, which has a tenant_id: the default filter "
+            f"shows an anonymous caller (access=None) no rows, as there is no tenant to match. Pass "
+            f"objects_filter=... deciding what anonymous callers see (it is called with access=None for them)"
+        )
+    if "get" in node.public and node.subscribe and not node.scopes["get"]:
+        raise SchemaDefinitionError(
+            f"{where}: public=['get'] with subscribe=True and no 'get' scopes: the change feed is never public and "
+            f"would take any valid token. Give SecurityScopes(get=[...]) for the token holders"
+        )
+    writes = node.public & {"post", "patch", "put", "delete"}
+    if writes and (queries.has_tenant(node.model) or node.owner_field is not None):
+        raise SchemaDefinitionError(
+            f"{where}: public={sorted(writes)} on {node.model.__name__}, whose rows take their tenant or owner from "
+            f"the token; an anonymous caller has neither. Keep these methods secured"
+        )
+
+
 def _schemas(mapping: SchemaMapping) -> Iterator[tuple[type[pydantic.BaseModel], bool]]:
     """Every schema class of a mapping tree, each with whether it is the item of a nested list."""
     yield mapping.schema, False

@@ -5,10 +5,18 @@
 Both are FastAPI security dependencies (``Security(JWTToken(), scopes=[...])`` returns
 an ``Access``) and both can be given to a ``DjangoRouterSchema`` as ``security``.
 
+Roles: the ``rls`` claim grants scopes through a mapping ``{role: [scope, ...]}``
+(``role_scopes=`` or ``DJFAPI["ROLE_SCOPES"]``); a token holds its ``aud`` scopes plus
+those of each of its roles. A role the mapping does not name grants nothing.
+
 Every failure to authenticate is a 401 with a precise ``code``: ``token_missing``,
 ``token_invalid``, ``token_expired``, ``token_not_yet_valid``, ``token_issuer_invalid``,
 ``token_signature_invalid``, ``token_algorithm_not_allowed``, ``token_key_unknown``,
-``token_claim_missing``, ``user_unknown``, ``user_inactive``.
+``token_claim_missing``, ``token_revoked``, ``user_unknown``, ``user_inactive``.
+
+With ``"djfapi.auth"`` installed, every token is also checked against the revoked token
+ids and families (``djfapi.auth.revocation``: in memory, no query), and a refresh token
+(``typ: "refresh"``) is refused where an access token is expected.
 
 An HMAC key shorter than RFC 7518 §3.2 allows for a configured HS algorithm is refused
 when the configuration is checked (at start-up), not warned about on every request.
@@ -40,7 +48,7 @@ from starlette.concurrency import run_in_threadpool
 
 from djfapi.compat import deprecated
 from djfapi.conf import setting
-from djfapi.errors import AuthenticationFailed
+from djfapi.errors import AuthenticationFailed, ServiceUnavailable
 from djfapi.ops.context import record_token
 from djfapi.schemas.access import Access, AccessToken
 from djfapi.security.scopes import grant
@@ -68,6 +76,10 @@ class _Verification:
     #: Tokens verified under exactly this configuration: raw token -> claims (see ``JWTToken.decode``).
     verified: dict[str, AccessToken] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: role -> the scopes it grants (``role_scopes=`` or ``DJFAPI["ROLE_SCOPES"]``).
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: ``djfapi.auth.revocation.cache`` when ``djfapi.auth`` is installed.
+    revocations: Any = None
 
 
 class JWTToken(SecurityBase):
@@ -76,7 +88,9 @@ class JWTToken(SecurityBase):
     ``key``, ``algorithms``, ``issuer`` and ``leeway`` default to the ``DJFAPI``
     setting's ``JWT_KEY``, ``JWT_ALGORITHMS``, ``JWT_ISSUER`` and ``JWT_LEEWAY``.
     ``key`` is an HMAC secret, a PEM public key, a key object, or a mapping
-    ``{kid: key}`` so that several keys verify during a rotation.
+    ``{kid: key}`` so that several keys verify during a rotation. ``role_scopes``
+    (default ``DJFAPI["ROLE_SCOPES"]``) maps roles of the ``rls`` claim to the scopes
+    they grant: ``{"admin": ["shop.products.update.any", ...]}``.
     """
 
     #: Whether ``authorize`` needs the database (then it runs in the signalled thread).
@@ -90,6 +104,7 @@ class JWTToken(SecurityBase):
         algorithms: Sequence[str] | None = None,
         issuer: str | None = None,
         leeway: float | None = None,
+        role_scopes: Mapping[str, Sequence[str]] | None = None,
         description: str | None = None,
         name: str | None = None,
         auto_error: bool | None = None,
@@ -117,8 +132,10 @@ class JWTToken(SecurityBase):
         self._algorithms = tuple(algorithms) if algorithms else None
         self._issuer = issuer
         self._leeway = leeway
+        self._role_scopes = role_scopes
         self._verification: _Verification | None = None
         self.bearer = _BearerToken(self)
+        self.optional_bearer = _BearerToken(self, optional=True)
         setting_changed.connect(self._forget_settings, weak=True)
 
     # -- configuration -------------------------------------------------------------
@@ -167,13 +184,29 @@ class JWTToken(SecurityBase):
             algorithms=algorithms,
             issuer=self._issuer if self._issuer is not None else setting("JWT_ISSUER", _upstream_issuer()),
             leeway=self._leeway if self._leeway is not None else setting("JWT_LEEWAY", 0),
+            roles=_role_map(
+                self._role_scopes if self._role_scopes is not None else setting("ROLE_SCOPES", {}), self.scheme_name
+            ),
+            revocations=_revocations(),
         )
         return self._verification
+
+    async def ready(self) -> None:
+        """Make sure the revoked tokens are loaded and followed on this event loop (a no-op once done)."""
+        revocations = self._resolve().revocations
+        if revocations is not None:
+            from djfapi.auth.revocation import ensure_ready
+
+            await ensure_ready()
 
     # -- authentication (no I/O: runs in the event loop) ----------------------------
 
     def authenticate(self, request: Request) -> AccessToken:
         """The verified token of ``request``, or AuthenticationFailed (401)."""
+        return self.decode(self.raw_token(request))
+
+    def raw_token(self, request: Request) -> str:
+        """The bearer token of ``request`` as sent, or AuthenticationFailed (401 ``token_missing``)."""
         header = request.headers.get(self._header)
         if not header:
             raise AuthenticationFailed("An 'Authorization: Bearer <token>' header is required.", code="token_missing")
@@ -181,7 +214,7 @@ class JWTToken(SecurityBase):
         raw = raw.strip()
         if scheme.lower() != "bearer" or not raw:
             raise AuthenticationFailed("The Authorization header must be 'Bearer <token>'.", code="token_missing")
-        return self.decode(raw)
+        return raw
 
     def decode(self, raw: str) -> AccessToken:
         """Verify a raw JWT and return its claims.
@@ -199,13 +232,37 @@ class JWTToken(SecurityBase):
         if known is not None:
             if time.time() >= known.exp + verification.leeway:
                 raise AuthenticationFailed("The token has expired.", code="token_expired")
+            self._check_revoked(known, verification)
             return known
         token = self._verify(raw, verification)
+        if (token.model_extra or {}).get("typ") == "refresh":
+            raise AuthenticationFailed("A refresh token is not an access token.", code="token_invalid")
+        self._check_revoked(token, verification)
         with verification.lock:
             if len(verification.verified) >= VERIFIED_TOKENS:
                 verification.verified.pop(next(iter(verification.verified)))  # the oldest
             verification.verified[raw] = token
         return token
+
+    def verify_signature(self, raw: str) -> AccessToken:
+        """Verify a raw JWT of any kind (a refresh token too), remembering nothing."""
+        if len(raw) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed("The token is too long.", code="token_invalid")
+        verification = self._resolve()
+        token = self._verify(raw, verification)
+        self._check_revoked(token, verification)
+        return token
+
+    @staticmethod
+    def _check_revoked(token: AccessToken, verification: _Verification) -> None:
+        revocations = verification.revocations
+        if revocations is None:
+            return
+        if revocations.loaded_at is None:
+            # Only a caller that skipped ready() gets here (the routes await it first).
+            raise ServiceUnavailable("The revoked tokens are not loaded yet; try again.", code="revocations_not_loaded")
+        if revocations.is_revoked(token):
+            raise AuthenticationFailed("The token has been revoked.", code="token_revoked")
 
     def _verify(self, raw: str, verification: _Verification) -> AccessToken:
         try:
@@ -258,18 +315,34 @@ class JWTToken(SecurityBase):
 
     # -- authorisation (may use the database: runs in the signalled thread) ---------
 
-    def granted_scopes(self, token: AccessToken) -> Collection[str]:
-        """The scopes the caller holds: the token's ``aud`` claim."""
-        return token.aud
+    def role_scopes(self, token: AccessToken) -> frozenset[str]:
+        """The scopes the token's roles (``rls``) grant through the role mapping."""
+        roles = self._resolve().roles
+        if not roles or not token.rls:
+            return frozenset()
+        return frozenset().union(*(roles.get(role, ()) for role in token.rls))
 
-    def authorize(self, token: AccessToken, scopes: Sequence[str] | None) -> Access:
-        """The caller's Access for an operation accepting ``scopes``, or PermissionDenied (403)."""
+    def granted_scopes(self, token: AccessToken) -> Collection[str]:
+        """The scopes the caller holds: the token's ``aud`` claim and what its roles grant."""
+        by_role = self.role_scopes(token)
+        return by_role.union(token.aud) if by_role else token.aud
+
+    def authorize(self, token: AccessToken, scopes: Sequence[str] | None, *, public: bool = False) -> Access:
+        """The caller's Access for an operation accepting ``scopes``, or PermissionDenied (403).
+
+        On a ``public`` operation holding none of ``scopes`` is no 403: the caller reads
+        with ``access.scope`` ``None`` (still their tenant's rows through the default filter).
+        """
+        if public:
+            return grant(token, self.granted_scopes(token), scopes, public=True)
         return grant(token, self.granted_scopes(token), scopes)
 
     async def __call__(self, request: Request, security_scopes: FastAPISecurityScopes) -> Access | None:
         if not self._auto_error and not request.headers.get(self._header):
             return None  # upstream's auto_error=False: no token, no Access
-        token = self.authenticate(request)
+        raw = self.raw_token(request)
+        await self.ready()
+        token = self.decode(raw)
         if self.needs_database:
             return await run_in_threadpool(request_signalling(self.authorize), token, security_scopes.scopes)
         return self.authorize(token, security_scopes.scopes)
@@ -294,7 +367,8 @@ class JWTTokenDjangoPermissions(JWTToken):
             raise AuthenticationFailed("The token's user does not exist.", code="user_unknown") from None
         if not user.is_active:
             raise AuthenticationFailed("The token's user is inactive.", code="user_inactive")
-        return user.get_all_permissions()  # type: ignore[attr-defined]  # PermissionsMixin, on every usual user model
+        permissions: set[str] = user.get_all_permissions()  # type: ignore[attr-defined]  # PermissionsMixin
+        return permissions | self.role_scopes(token)
 
 
 class _BearerToken(SecurityBase):
@@ -305,13 +379,19 @@ class _BearerToken(SecurityBase):
     request's one thread and one connection.
     """
 
-    def __init__(self, owner: JWTToken) -> None:
+    def __init__(self, owner: JWTToken, *, optional: bool = False) -> None:
         self.owner = owner
         self.model = owner.model
         self.scheme_name = owner.scheme_name
+        #: For public operations: no Authorization header is no 401 but an anonymous caller (None).
+        self.optional = optional
 
-    async def __call__(self, request: Request) -> AccessToken:
-        token = self.owner.authenticate(request)
+    async def __call__(self, request: Request) -> AccessToken | None:
+        if self.optional and "authorization" not in request.headers:
+            return None
+        raw = self.owner.raw_token(request)  # no token: 401 before anything else
+        await self.owner.ready()
+        token = self.owner.decode(raw)
         record_token(request.scope, token)
         return token
 
@@ -321,6 +401,39 @@ def _upstream_issuer() -> str | None:
     if issuer is not None:
         deprecated("settings.JWT_ISSUER", "DJFAPI = {'JWT_ISSUER': ...}", stacklevel=4)
     return issuer
+
+
+def _revocations() -> Any:
+    from django.apps import apps
+
+    if not apps.is_installed("djfapi.auth"):
+        return None
+    from djfapi.auth.revocation import cache
+
+    return cache
+
+
+def _role_map(value: Any, owner: str) -> Mapping[str, frozenset[str]]:
+    """``{role: [scope, ...]}`` checked and frozen, or ImproperlyConfigured."""
+    from djfapi.security.scopes import validate_scope
+
+    if not isinstance(value, Mapping):
+        raise ImproperlyConfigured(f"{owner}: ROLE_SCOPES must map role names to lists of scopes, got {value!r}")
+    roles: dict[str, frozenset[str]] = {}
+    for role, scopes in value.items():
+        if not isinstance(role, str) or isinstance(scopes, str) or not isinstance(scopes, Iterable):
+            raise ImproperlyConfigured(
+                f"{owner}: ROLE_SCOPES[{role!r}] must be a list of scopes (role names are strings), got {scopes!r}"
+            )
+        for scope in scopes:
+            try:
+                validate_scope(scope)
+            except (ValueError, AttributeError):
+                raise ImproperlyConfigured(
+                    f"{owner}: ROLE_SCOPES[{role!r}]: {scope!r} is not a scope 'service.resource.action[.selector]'"
+                ) from None
+        roles[role] = frozenset(scopes)
+    return roles
 
 
 def check_hmac_key_length(

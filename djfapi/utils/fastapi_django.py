@@ -48,13 +48,27 @@ def request_signalling(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def signalled(*args: P.args, **kwargs: P.kwargs) -> R:
+        global _running
+        with _running_lock:
+            _running += 1
         request_started.send(sender=signalled)
         try:
             return func(*args, **kwargs)
         finally:
             request_finished.send(sender=signalled)
+            with _running_lock:
+                _running -= 1
 
     return signalled
+
+
+_running = 0
+_running_lock = threading.Lock()
+
+
+def signalled_calls() -> int:
+    """Signalled calls running now in this process (each holds at most one connection per database)."""
+    return _running
 
 
 DEFAULT_THREADPOOL_SIZE = 40

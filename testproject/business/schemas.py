@@ -79,6 +79,13 @@ class Company(BaseModel):
     costcenters: list[Costcenter]
 
 
+class CompanyListing(BaseModel):
+    """A company as the public directory shows it (no token needed)."""
+
+    id: UUID
+    name: str
+
+
 # -- requests ------------------------------------------------------------------------
 
 

@@ -1,8 +1,11 @@
-"""The API: a tree of router schemas, shops > products > reviews."""
+"""The API: a tree of router schemas, shops > products > reviews; and a public catalogue."""
 
 from catalog import models, schemas
+from djfapi.ratelimit import RateLimit
 from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
 from djfapi.security.jwt import JWTToken
+
+token = JWTToken()  # key, algorithms and issuer from settings.DJFAPI
 
 router = DjangoRouterSchema(
     name="shops",  # /shops, /shops/{shop_id}
@@ -10,7 +13,7 @@ router = DjangoRouterSchema(
     get=schemas.Shop,
     create=schemas.ShopWrite,
     update=schemas.ShopWrite,
-    security=JWTToken(),  # key, algorithms and issuer from settings.DJFAPI
+    security=token,
     security_scopes=SecurityScopes(  # any one of a list suffices; `.own` means "my shops"
         get=["shop.shops.read.any", "shop.shops.read.own"],
         post=["shop.shops.create"],
@@ -53,8 +56,22 @@ router = DjangoRouterSchema(
                         patch=["shop.reviews.update.any", "shop.reviews.update.own"],
                         delete=["shop.reviews.delete.any", "shop.reviews.delete.own"],
                     ),
+                    rate_limits={"post": "30/hour"},  # per customer (the token's `sub`): 429 beyond
                 ),
             ],
         ),
     ],
+)
+
+# Every product of every marketplace, for anyone: GET /catalog and /catalog/{product_id} need
+# no token (Product has no tenant_id, so the default filter shows them all); 60 a minute
+# per client address.
+catalog = DjangoRouterSchema(
+    name="catalog",
+    model=models.Product,
+    get=schemas.Product,
+    delete=False,
+    security=token,
+    public=["get"],
+    rate_limits={"get": RateLimit("60/minute", key="address")},
 )

@@ -9,7 +9,10 @@ import djfapi
 
 app = djfapi.create_app(
     "catalog.api:router",  # the tree: catalog/api.py, attribute `router`
+    "catalog.api:catalog",  # the public catalogue
+    "catalog.auth:router",  # POST /auth/token, /auth/refresh, /auth/logout, /auth/revoke; /auth/jwks.json
     settings="shopsite.settings",
     admin=True,  # the Django admin at /admin, next to the API
+    metrics=True,  # GET /metrics for Prometheus
     title="Shop API",
 )

@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "catalog",
     "djfapi",  # manage.py djfapi_token, and djfapi's system checks
     "djfapi.live",  # the change feed (subscribe=True): its outbox table, created by migrate
+    "djfapi.auth",  # login, refresh, logout and revocation of tokens (/auth/...): its tables
 ]
 
 MIDDLEWARE = [
@@ -85,6 +86,17 @@ DJFAPI = {
     "JWT_KEY": os.environ.get("SHOP_JWT_KEY", "shop-example-development-key-not-for-production-use"),
     "JWT_ALGORITHMS": ["HS256"],
     "JWT_ISSUER": "shopsite",
+    # Tokens issued at /auth/token (djfapi.auth): `sub` is the username, as the owner of a
+    # shop or a review; the marketplace (`ten`) is the user's group "marketplace:<name>";
+    # the scopes are what the user's groups grant here.
+    "AUTH_SUBJECT_FIELD": "username",
+    "AUTH_TENANT": "catalog.auth.marketplace",
+    "AUTH_GROUP_SCOPES": {
+        "shopkeepers": ["shop.shops.read.own", "shop.shops.create", "shop.shops.update.own", "shop.shops.delete.own"],
+        "customers": ["shop.shops.read.any", "shop.reviews.create", "shop.reviews.update.own"],
+    },
+    # Rate-limit counters: in this process (one worker). With several, share them in Redis:
+    # "RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0",
 }
 
 # Past one process (djfapi's docs, "Past one process"). Behind a transaction-pooling
