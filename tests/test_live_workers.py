@@ -10,9 +10,15 @@
 
 Which worker a request lands on is the kernel's choice; an HTTP/1.1 keep-alive
 connection stays with the worker that accepted it, so each client below first asks
-``/live/pid`` and keeps its connection. (Revocations and rate limits, the other state
-that must hold across workers, are not part of this branch; their own tests will join
-these when they land.) PostgreSQL only, as the feed's cross-process carrier is.
+``/live/pid`` and keeps its connection.
+
+* A token revoked through one worker is refused by the other within the carrier's
+  delay (``NOTIFY``; the safety reload set to a minute, so what comes sooner came by it).
+* Rate limits with the Redis store count one budget across workers; with the in-process
+  store (the counter-proof, documented as right for one worker only) each worker counts
+  its own and lets twice as much through.
+
+PostgreSQL only, as the feed's and the revocations' cross-process carrier is.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testproject.seed import DEMO_TENANT, DEMO_USER
+from testproject.seed import DEMO_TENANT, DEMO_USER, DEMO_USER_PASSWORD_DEFAULT
+from testproject.tokens import mint_token
 from tests.helpers import OTHER_TENANT, auth
 from tests.live.figures import record
 from tests.live.server import Call, LiveServer, drive, running_server, unexpected
@@ -139,3 +146,65 @@ def test_connections_stay_within_workers_times_pool(request: pytest.FixtureReque
             f"{WORKERS} workers x pool max_size {max_size}, 32 requests in flight: at most {watch.peak} "
             f"connections at once ({len(watch.pids)} backends over the run), bound {WORKERS * max_size}",
         )
+
+
+def test_a_token_revoked_through_one_worker_is_refused_by_the_other(
+    request: pytest.FixtureRequest, log_dir: Path
+) -> None:
+    with (
+        running_server(
+            request.config, log_dir, "workers-revoke", workers=WORKERS, DJFAPI_AUTH_REVOCATION_POLL_INTERVAL=NO_POLL
+        ) as server,
+        clients_on_every_worker(server, per_worker=1) as clients,
+    ):
+        (first,), (second,) = (clients[pid] for pid in sorted(clients))
+        login = first.post("/auth/token", json={"username": DEMO_USER, "password": DEMO_USER_PASSWORD_DEFAULT})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        assert second.get("/companies", headers=headers).status_code == 200
+        assert first.post("/auth/logout", headers=headers).status_code == 204
+        revoked_at = time.monotonic()
+        while True:
+            answer = second.get("/companies", headers=headers)
+            if answer.status_code == 401:
+                break
+            assert answer.status_code == 200, answer.text
+            assert time.monotonic() - revoked_at < WAIT, "the other worker still accepts the revoked token"
+            time.sleep(0.02)
+        elapsed = time.monotonic() - revoked_at
+        assert answer.json()["detail"]["code"] == "token_revoked"
+    record(
+        request.config,
+        f"token revoked through one of {WORKERS} uvicorn workers: the other refused it after {elapsed * 1000:.0f} ms",
+    )
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis-store", "in-process-store"])
+def test_rate_limits_hold_across_workers_with_the_shared_store(
+    request: pytest.FixtureRequest, log_dir: Path, shared: bool
+) -> None:
+    limit = 6
+    store = {"DJFAPI_RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0"} if shared else {}
+    # A subject of its own: the Redis counters of an earlier run (a minute's window) never count here.
+    token = mint_token(tenant=DEMO_TENANT, user=f"limited-{uuid.uuid4().hex}", scopes=["business.companies.read.any"])
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        running_server(
+            request.config,
+            log_dir,
+            "workers-limits",
+            workers=WORKERS,
+            DJFAPI_DEMO_READ_LIMIT=f"{limit}/minute",
+            **store,
+        ) as server,
+        clients_on_every_worker(server, per_worker=1) as clients,
+    ):
+        (first,), (second,) = (clients[pid] for pid in sorted(clients))
+        within = [client.get("/companies", headers=headers).status_code for client in (first, second) * (limit // 2)]
+        beyond = [client.get("/companies", headers=headers) for client in (first, second)]
+    assert within == [200] * limit
+    if shared:
+        assert [answer.status_code for answer in beyond] == [429, 429]
+        assert all(int(answer.headers["retry-after"]) >= 1 for answer in beyond)
+    else:  # each worker counted half of the requests: the budget is per worker
+        assert [answer.status_code for answer in beyond] == [200, 200]
