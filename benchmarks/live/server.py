@@ -22,6 +22,7 @@ import httpx
 
 from benchmarks.config import WORK_DIR
 from benchmarks.live.database import Database, child_environment
+from benchmarks.server import stop_process  # SIGTERM (the feed closes its streams), then SIGKILL
 
 STARTUP_TIMEOUT = 60.0  # seconds for the server to answer /health
 
@@ -38,18 +39,6 @@ def _die_with_parent() -> None:
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts down, the feed closes its streams), then SIGKILL after 15 s."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Server:
