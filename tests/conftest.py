@@ -122,10 +122,13 @@ def no_revoked_tokens_yet() -> None:
 
     Otherwise the first request carrying a token in the session would load them (two
     queries), in whichever test that happens to be; tests that count queries would then
-    depend on their order. Revocations made by the tests apply in this process at once.
+    depend on their order. Revocations made by the tests apply in this process at once, and
+    the process follows no other (no LISTEN connection, no reload at moments tests count
+    queries); tests/test_auth_processes.py shows the following with real servers.
     """
     import time
 
     from djfapi.auth import revocation
 
     revocation.cache.replace({}, {}, time.monotonic())
+    revocation.FOLLOW = False

@@ -141,6 +141,7 @@ def test_revoke_by_jti_refuses_any_token_with_that_id(client: TestClient, user: 
     assert client.post("/auth/revoke", json={"jti": jti}, headers=bearer(admin)).status_code == 204
     assert client.get("/companies", headers=bearer(victim)).json()["detail"]["code"] == "token_revoked"
     assert client.post("/auth/revoke", json={"family": "nope"}, headers=bearer(admin)).status_code == 404
+    assert client.post("/auth/revoke", json={}, headers=bearer(admin)).status_code == 422
 
 
 def test_deactivating_a_user_revokes_their_tokens(client: TestClient, user: User) -> None:

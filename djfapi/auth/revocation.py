@@ -167,6 +167,12 @@ def _model(kind: str) -> Any:
     return RevokedToken if kind == "j" else TokenFamily
 
 
+def _listener_name(alias: str) -> str:
+    """The LISTEN connection's ``application_name``: the app's, marked, so it is told apart from request work."""
+    base = connections[alias].settings_dict.get("OPTIONS", {}).get("application_name") or "djfapi"
+    return f"{base}:revocations"[:63]
+
+
 def apply_message(payload: Any) -> bool:
     """Add a revocation message (``kind:exp:id``) to the cache; False when it is not one."""
     if isinstance(payload, bytes):
@@ -187,12 +193,17 @@ _followers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[No
 _load_lock: asyncio.Lock | None = None
 
 
+#: Whether processes follow revocations from other processes (the test suite's own process does
+#: not: its tests revoke in-process, and a follower would query at moments the tests count).
+FOLLOW = True
+
+
 async def ensure_ready() -> None:
     """Load the cache if it is not, and follow revocations on this event loop (cheap once done)."""
     loop = asyncio.get_running_loop()
     if cache.loaded_at is None:
         await _reload()
-    if loop not in _followers:
+    if FOLLOW and loop not in _followers:
         _followers[loop] = loop.create_task(_follow(), name="djfapi-revocations")
 
 
@@ -229,7 +240,9 @@ async def _follow() -> None:
         )
     elif connections[alias].vendor == "postgresql":
         listener = asyncio.create_task(
-            listeners.listen_postgresql(wake, channel=channel(), alias=alias, raw=True),
+            listeners.listen_postgresql(
+                wake, channel=channel(), alias=alias, raw=True, application_name=_listener_name(alias)
+            ),
             name="djfapi-revocations LISTEN",
         )
     try:

@@ -25,7 +25,7 @@ from djfapi import BaseModel, Field
 from djfapi.auth import tokens
 from djfapi.auth.jwks import jwks
 from djfapi.conf import setting
-from djfapi.errors import AuthenticationFailed, NotFound
+from djfapi.errors import AuthenticationFailed, NotFound, ValidationFailed
 from djfapi.ratelimit import Policy, RateLimit, RouteLimits, limiter
 from djfapi.routing.route import DjfapiRoute
 from djfapi.schemas.access import Access, AccessToken
@@ -160,7 +160,11 @@ def auth_router(
         status_code=204,
         operation_id="auth_revoke",
         summary="Revoke a token by its jti, or a token family",
-        responses={**responses, 403: {"description": f"The token lacks the scope `{REVOKE_SCOPE}`."}},
+        responses={
+            **responses,
+            403: {"description": f"The token lacks the scope `{REVOKE_SCOPE}`."},
+            404: {"description": "No token family has this id."},
+        },
     )
     async def auth_revoke(
         access: Annotated[Access, Security(security, scopes=[REVOKE_SCOPE])],
@@ -168,7 +172,7 @@ def auth_router(
     ) -> Response:
         """For administrators: refuse any token by its `jti` (issued here or not), or revoke a family."""
         if body.jti is None and body.family is None:
-            raise NotFound("Give a jti or a family to revoke.", code="nothing_to_revoke")
+            raise ValidationFailed("give a jti or a family to revoke", loc=("body",))
         if body.jti is not None:
             expires = body.expires_at or datetime.datetime.now(datetime.UTC) + datetime.timedelta(
                 seconds=max(tokens.refresh_lifetime(), tokens.access_lifetime())

@@ -65,7 +65,12 @@ def postgresql_params(alias: str | None = None) -> dict[str, Any]:
 
 
 async def listen_postgresql(
-    wake: Callable[[Any], None], *, channel: str | None = None, alias: str | None = None, raw: bool = False
+    wake: Callable[[Any], None],
+    *,
+    channel: str | None = None,
+    alias: str | None = None,
+    raw: bool = False,
+    application_name: str | None = None,
 ) -> None:
     """``LISTEN`` on ``channel`` (default: the feed's); ``wake(payload)`` per message (an event id
     unless ``raw``), ``wake(None)`` after every (re)connection."""
@@ -76,6 +81,8 @@ async def listen_postgresql(
     while True:
         try:
             params = postgresql_params(alias)
+            if application_name is not None:
+                params["application_name"] = application_name
             async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as connection:
                 await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel or wakeups.channel())))
                 backoff = BACKOFF_MIN

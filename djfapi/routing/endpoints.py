@@ -35,6 +35,7 @@ from djfapi.routing.responses import json_response, render_list, render_object
 from djfapi.routing.signature import RATELIMIT_RESPONSE_PARAMETER
 from djfapi.routing.totals import TotalMode, total_of
 from djfapi.schemas.access import Access, AccessToken
+from djfapi.security.jwt import UNCHECKED_TOKEN
 from djfapi.utils.fastapi_django import request_signalling, run_signalled
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ def signalled_endpoint(
         request: Request = params.pop("request")
         enter_request(request.scope)
         token: AccessToken | None = params.pop("token", None)
+        if token is not None and request.scope.get("state", {}).get(UNCHECKED_TOKEN):
+            security.check_revoked(token)  # the revoked ids could not be read in the event loop
         access = authorize(token) if security is not None and token is not None else None
         if access is not None:
             record_access(request.scope, access)

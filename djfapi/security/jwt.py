@@ -55,6 +55,8 @@ from djfapi.security.scopes import grant
 from djfapi.utils.fastapi_django import request_signalling
 
 MAX_TOKEN_LENGTH = 8192
+#: Set on the request's state when the revocation check is left to the route's worker thread.
+UNCHECKED_TOKEN = "djfapi_unchecked_token"
 #: Verified tokens remembered per key configuration (a few MB at most).
 VERIFIED_TOKENS = 4096
 _REQUIRED_CLAIMS = ["exp", "sub"]
@@ -191,13 +193,38 @@ class JWTToken(SecurityBase):
         )
         return self._verification
 
-    async def ready(self) -> None:
-        """Make sure the revoked tokens are loaded and followed on this event loop (a no-op once done)."""
-        revocations = self._resolve().revocations
-        if revocations is not None:
-            from djfapi.auth.revocation import ensure_ready
+    async def ready(self, *, strict: bool = True) -> bool:
+        """Make sure the revoked tokens are loaded and followed on this event loop (a no-op once done).
 
+        Whether they are loaded. When the database does not answer, ``strict`` makes that a
+        503; else it is False, and the caller checks in its worker thread (``check_revoked``).
+        """
+        revocations = self._resolve().revocations
+        if revocations is None:
+            return True
+        from djfapi.auth.revocation import ensure_ready
+
+        try:
             await ensure_ready()
+        except Exception as error:
+            if strict:
+                raise ServiceUnavailable(
+                    "The revoked tokens cannot be read.", code="revocations_unavailable"
+                ) from error
+            return False
+        return True
+
+    def check_revoked(self, token: AccessToken) -> None:
+        """Refuse a revoked token, loading the revoked ids first if this process has not yet (sync: a worker thread)."""
+        revocations = self._resolve().revocations
+        if revocations is None:
+            return
+        if revocations.loaded_at is None:
+            from djfapi.auth.revocation import load
+
+            load()
+        if revocations.is_revoked(token):
+            raise AuthenticationFailed("The token has been revoked.", code="token_revoked")
 
     # -- authentication (no I/O: runs in the event loop) ----------------------------
 
@@ -259,8 +286,7 @@ class JWTToken(SecurityBase):
         if revocations is None:
             return
         if revocations.loaded_at is None:
-            # Only a caller that skipped ready() gets here (the routes await it first).
-            raise ServiceUnavailable("The revoked tokens are not loaded yet; try again.", code="revocations_not_loaded")
+            return  # not loaded (the database did not answer): the caller checks later, see ready()
         if revocations.is_revoked(token):
             raise AuthenticationFailed("The token has been revoked.", code="token_revoked")
 
@@ -390,8 +416,12 @@ class _BearerToken(SecurityBase):
         if self.optional and "authorization" not in request.headers:
             return None
         raw = self.owner.raw_token(request)  # no token: 401 before anything else
-        await self.owner.ready()
+        loaded = await self.owner.ready(strict=False)
         token = self.owner.decode(raw)
+        if not loaded:
+            # The database did not answer: the route's signalled call loads and checks (after
+            # FastAPI's validation, so a bad request is still a 422 during an outage).
+            request.scope.setdefault("state", {})[UNCHECKED_TOKEN] = True
         record_token(request.scope, token)
         return token
 

@@ -160,6 +160,9 @@ def server_environment(url: str, **overrides: str) -> dict[str, str]:
     env["DJANGO_SETTINGS_MODULE"] = "testproject.settings"  # pytest-django exported tests.settings
     env["DATABASE_URL"] = url
     env["PYTHONUNBUFFERED"] = "1"
+    # No safety reload of the revoked tokens while connections are counted (tests that
+    # need it set their own interval).
+    env.setdefault("DJFAPI_AUTH_REVOCATION_POLL_INTERVAL", "3600")
     env.update(overrides)
     return env
 
