@@ -94,10 +94,14 @@ _OTHER_COMPANIES = [
 ]
 
 
+# Verified companies are listed by the public directory (GET /directory, no token needed).
+_VERIFIED = {"Acme Corp", "Umbrella"}
+
+
 def _create_company(tenant: str, spec: tuple) -> Company:
     """Create one company with its whole tree from a ``_DEMO_COMPANIES`` entry."""
     name, status, departments, costcenters, employees = spec
-    company = Company.objects.create(tenant_id=tenant, name=name, status=status)
+    company = Company.objects.create(tenant_id=tenant, name=name, status=status, is_verified=name in _VERIFIED)
     created_departments = []
     for department_name, budget, teams in departments:
         department = CompanyDepartment.objects.create(company=company, name=department_name, budget=Decimal(budget))
@@ -126,7 +130,8 @@ def seed_demo_data() -> bool:
     """Fill an empty database with the demo tenants; return whether it seeded anything.
 
     Tenant ``demo`` has three companies (``demo-user`` owns Acme Corp and is a member of
-    Globex; Initech is inactive); tenant ``other`` has one, to try cross-tenant 404s.
+    Globex; Initech is inactive); tenant ``other`` has one, to try cross-tenant 404s. Acme
+    Corp and Umbrella are verified, so the public directory lists one of each tenant.
     """
     with transaction.atomic():
         if Company.objects.exists():

@@ -313,3 +313,11 @@ def test_the_asgi_entry_point_loads_in_a_shell_that_names_no_settings(tmp_path: 
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "FastAPI"
+
+
+def test_the_served_demo_shows_its_public_directory_without_a_token(served_demo: ServedDemo) -> None:
+    """GET /directory needs no token and lists the verified companies of every tenant; writing is refused."""
+    listed = httpx.get(f"{served_demo.base_url}/directory", timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert sorted(item["name"] for item in listed.json()["items"]) == ["Acme Corp", "Umbrella"]
+    assert httpx.post(f"{served_demo.base_url}/directory", json={"name": "Mine"}, timeout=10).status_code == 405
