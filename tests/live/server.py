@@ -36,6 +36,8 @@ import httpx
 import psycopg
 import pytest
 
+from tests.helpers import behind_pooler
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "djfapi_live_"
 STARTUP_TIMEOUT = 30.0
@@ -415,12 +417,23 @@ class ConnectionWatch:
                 time.sleep(0.1)
         return counts
 
+    _QUERY_DATABASE = "SELECT pid, state, query FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+
     def terminate(self, *, only_busy_with: str | None = None) -> list[int]:
-        """``pg_terminate_backend`` the server's connections (or those running a query containing the text)."""
+        """``pg_terminate_backend`` the server's connections (or those running a query containing the text).
+
+        Behind a pooler the backends are the pooler's, named by whichever client used them
+        last; the database is this server's own copy, so all of its backends are killed.
+        """
         with admin_connection() as admin:
+            backends = (
+                [Backend(*row) for row in admin.execute(self._QUERY_DATABASE, [self.database]).fetchall()]
+                if behind_pooler()
+                else self.backends(admin)
+            )
             victims = [
                 backend.pid
-                for backend in self.backends(admin)
+                for backend in backends
                 if only_busy_with is None or (backend.state == "active" and only_busy_with in backend.query)
             ]
             for pid in victims:
