@@ -10,10 +10,7 @@ SQLite alone (no carrier between processes) the bound is the reload interval.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,10 +21,9 @@ import pytest
 
 from testproject.seed import DEMO_USER, DEMO_USER_PASSWORD_DEFAULT
 from tests.live.figures import record
-from tests.live.server import REPO_ROOT, LiveServer, live_databases, server_environment, start_server
+from tests.live.server import LiveServer, live_databases, seeded_sqlite, start_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-_counter = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +33,7 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def two_servers_on_sqlite(log_dir: Path, label: str, **env: str) -> Iterator[tuple[LiveServer, LiveServer]]:
-    path = log_dir / f"{label}-{os.getpid()}-{next(_counter)}.sqlite3"
-    url = f"sqlite:///{path}"
-    seeded = subprocess.run(
-        [sys.executable, "-m", "testproject", "seed"],
-        cwd=REPO_ROOT,
-        env=server_environment(url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    path, url = seeded_sqlite(log_dir, label)
     servers: list[LiveServer] = []
     try:
         for name in ("a", "b"):

@@ -326,9 +326,8 @@ def running_server(
             databases.drop(database)
 
 
-@contextlib.contextmanager
-def sqlite_server(log_dir: Path, label: str, **options: Any) -> Iterator[LiveServer]:
-    """A server on a freshly seeded SQLite file in ``log_dir``; stopped afterwards, whatever happens."""
+def seeded_sqlite(log_dir: Path, label: str) -> tuple[Path, str]:
+    """A freshly migrated and seeded SQLite file in ``log_dir`` (``python -m testproject seed``): its path and URL."""
     path = log_dir / f"{label}-{os.getpid()}-{next(_sqlite_counter)}.sqlite3"
     url = f"sqlite:///{path}"
     result = subprocess.run(
@@ -341,6 +340,13 @@ def sqlite_server(log_dir: Path, label: str, **options: Any) -> Iterator[LiveSer
     )
     if result.returncode != 0:
         raise RuntimeError(f"seeding {path} failed:\n{result.stdout}\n{result.stderr}")
+    return path, url
+
+
+@contextlib.contextmanager
+def sqlite_server(log_dir: Path, label: str, **options: Any) -> Iterator[LiveServer]:
+    """A server on a freshly seeded SQLite file in ``log_dir``; stopped afterwards, whatever happens."""
+    path, url = seeded_sqlite(log_dir, label)
     server = start_server(path.stem, log_dir, url=url, label=label, **options)
     try:
         yield server
