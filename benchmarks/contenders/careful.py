@@ -12,8 +12,8 @@ The web layer (FastAPI in ``baseline``, django-bolt in ``bolt.api``) verifies th
 token, parses the request, calls one of these in a worker thread and renders the
 result, so two contenders built on them differ in their framework only.
 
-Statements per request: W1 and W2 three (page, departments, cost centres), W3 one
-(two when the page is empty), W4 four in a transaction (parent check, department,
+Statements per request: W1 and W2 three (page, departments, cost centres), W3 two
+(the page and its employees' skill ids; one more when the page is empty), W4 four in a transaction (parent check, department,
 teams, and the change feed's outbox row: the demo's ``djfapi.live`` records every
 ``save()`` of a department, in every contender's process), W5 three without one (the
 ``UPDATE`` — which, like ``bulk_create``, sends no signal and so writes no outbox
@@ -38,6 +38,7 @@ from testproject.business.models import (
     CompanyDepartment,
     CompanyDepartmentTeam,
     Employee,
+    EmployeeSkill,
 )
 
 MAX_LIMIT = 1000
@@ -162,7 +163,9 @@ def list_employees(
     if types:
         rows = rows.filter(type__in=types)
     items = []
-    for row in rows.order_by(*order_by, "pk").values_list(*columns)[offset : offset + limit]:
+    page = list(rows.order_by(*order_by, "pk").values_list(*columns)[offset : offset + limit])
+    skills = _skill_ids([row[0] for row in page])
+    for row in page:
         pk, company, user_id, kind, department_id, hired_at = row[:6]
         item = {
             "id": str(pk),
@@ -171,6 +174,7 @@ def list_employees(
             "type": kind,
             "department_id": str(department_id) if department_id is not None else None,
             "hired_at": hired_at.isoformat(),
+            "skill_ids": skills.get(pk, []),
         }
         if salary:
             item["salary"] = str(row[6]) if row[6] is not None else None
@@ -179,6 +183,16 @@ def list_employees(
     if not items and not _company(caller, company_id).exists():
         raise NotFound("company does not exist")
     return {"items": items}
+
+
+def _skill_ids(employee_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+    """The skills of each employee (many-to-many), from the through table alone: one query."""
+    skills: defaultdict[UUID, list[str]] = defaultdict(list)
+    if employee_ids:
+        links = EmployeeSkill.objects.filter(employee_id__in=employee_ids).order_by("skill_id", "pk")
+        for employee_id, skill_id in links.values_list("employee_id", "skill_id"):
+            skills[employee_id].append(str(skill_id))
+    return skills
 
 
 # -- departments ---------------------------------------------------------------------

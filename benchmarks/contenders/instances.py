@@ -99,6 +99,7 @@ def _employee(employee: Employee, salary: bool) -> dict[str, Any]:
         "type": employee.type,
         "department_id": str(employee.department_id) if employee.department_id is not None else None,
         "hired_at": employee.hired_at.isoformat(),
+        "skill_ids": [str(skill.pk) for skill in employee.skills.all()],
     }
     if salary:
         item["salary"] = str(employee.salary) if employee.salary is not None else None
@@ -166,7 +167,7 @@ def list_employees(
     if any(term.lstrip("-") not in EMPLOYEE_ORDER for term in terms):
         raise HTTPException(422, "order_by: unknown field")
     _require_company(caller, company_id)
-    rows = Employee.objects.filter(company_id=company_id)
+    rows = Employee.objects.filter(company_id=company_id).prefetch_related("skills")
     if type:
         rows = rows.filter(type__in=type)
     rows = rows.order_by(*terms, "pk")[offset : offset + limit]

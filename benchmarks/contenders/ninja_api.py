@@ -123,6 +123,11 @@ class EmployeeOut(Schema):
     department_id: UUID | None
     salary: Decimal | None
     hired_at: datetime.date
+    skill_ids: list[UUID]
+
+    @staticmethod
+    def resolve_skill_ids(employee: Employee) -> list[UUID]:
+        return [skill.pk for skill in employee.skills.all()]
 
 
 class TeamIn(Schema):
@@ -194,7 +199,7 @@ def list_employees(
     if any(term.lstrip("-") not in EMPLOYEE_ORDER for term in terms):
         raise HttpError(422, "order_by: unknown field")
     company = get_object_or_404(visible_companies(_caller(request, READ)), pk=company_id)
-    rows = Employee.objects.filter(company=company)
+    rows = Employee.objects.filter(company=company).prefetch_related("skills")
     if type:
         rows = rows.filter(type__in=type)
     return rows.order_by(*terms, "pk")

@@ -89,7 +89,8 @@ class DepartmentSerializer(serializers.ModelSerializer):
 class EmployeeSerializer(serializers.ModelSerializer):
     company_id = serializers.UUIDField(read_only=True)
     department_id = serializers.UUIDField(read_only=True, allow_null=True)
+    skill_ids = serializers.PrimaryKeyRelatedField(many=True, read_only=True, source="skills")
 
     class Meta:
         model = Employee
-        fields = ["id", "company_id", "user_id", "type", "department_id", "salary", "hired_at"]
+        fields = ["id", "company_id", "user_id", "type", "department_id", "salary", "hired_at", "skill_ids"]

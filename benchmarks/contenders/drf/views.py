@@ -117,7 +117,7 @@ class EmployeeViewSet(CompanyChildViewSet):
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Employee]:
-        rows = Employee.objects.filter(company=self.company)
+        rows = Employee.objects.filter(company=self.company).prefetch_related("skills")
         types = self.request.query_params.getlist("type")
         return rows.filter(type__in=types) if types else rows
 
