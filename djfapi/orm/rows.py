@@ -13,15 +13,19 @@ reading instances.
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from decimal import Decimal
+from functools import cached_property, lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Count, F, OrderBy, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from djfapi.orm.many import relation
 from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
@@ -114,6 +118,36 @@ class ValuesReader:
         rows = self._rows(queryset, None)
         return {row[PK]: item for row, item in zip(rows, self._shape(rows, None), strict=True)}
 
+    def read_written(self, instances: Sequence[models.Model]) -> list[dict[str, Any]] | None:
+        """Rows just written, as schema-keyed dicts, without reading them again; None when it cannot.
+
+        The instances hold what was written (defaults, ``auto_now`` and ``save()``'s own
+        changes included), normalised as the database would give it back (see
+        ``written_value``); nested lists are still read, one query each, since rows other
+        than these may belong to them. None — read the rows instead — when a column is not
+        one of the model's own plain columns, or an instance does not hold its value
+        (deferred, or an expression the database evaluates).
+        """
+        columns = self._own_columns
+        if columns is None:
+            return None
+        rows = []
+        for instance in instances:
+            if instance.get_deferred_fields():
+                return None
+            row = {PK: instance.pk}
+            for lookup, field in columns:
+                value = getattr(instance, field.attname)
+                if hasattr(value, "resolve_expression"):
+                    return None
+                row[lookup] = written_value(field, value)
+            rows.append(row)
+        return self._shape(rows, None)
+
+    @cached_property
+    def _own_columns(self) -> tuple[tuple[str, models.Field[Any, Any]], ...] | None:
+        return _own_columns(self)
+
     def _rows(self, queryset: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
         values = queryset.values(PK, *(lookup for _, lookup in self.columns))
         rows = list(values[: budget.remaining + 1] if budget is not None else values)
@@ -176,6 +210,64 @@ class ValuesReader:
         first = children.annotate(_djfapi_rank=rank).filter(_djfapi_rank__lte=nested.limit)
         capped = self.model._default_manager.filter(pk__in=first.values(PK)).order_by(*nested.ordering)
         return _fetch(capped.values(*columns), budget)
+
+
+_PLAIN_COLUMNS: tuple[type[models.Field[Any, Any]], ...] = (
+    models.CharField,  # with its subclasses: slugs, e-mail addresses, URLs
+    models.TextField,
+    models.UUIDField,
+    models.IntegerField,  # with the big, small and positive ones
+    models.BooleanField,
+    models.FloatField,
+    models.DecimalField,
+    models.DateTimeField,
+    models.DateField,
+    models.TimeField,
+    models.ForeignKey,  # its column: the related row's key
+)
+
+
+def _own_columns(reader: ValuesReader) -> tuple[tuple[str, models.Field[Any, Any]], ...] | None:
+    """(lookup, field) of each column of ``reader``, if all are plain columns of its own model.
+
+    Plain: a value that comes back from the database as it went in, up to what
+    ``written_value`` normalises. A column computed by the database (``db_default``, a
+    generated field) or a type with a conversion of its own (JSON, files, custom fields)
+    is not.
+    """
+    columns = []
+    by_attname = {f.attname: f for f in reader.model._meta.concrete_fields}
+    for _, lookup in reader.columns:
+        field = by_attname.get(lookup)
+        if (
+            field is None
+            or hasattr(field, "from_db_value")
+            or not isinstance(field, _PLAIN_COLUMNS)
+            or field.db_default is not models.NOT_PROVIDED
+            or getattr(field, "generated", False)
+        ):
+            return None
+        columns.append((lookup, field))
+    return tuple(columns)
+
+
+def written_value(field: models.Field[Any, Any], value: Any) -> Any:
+    """``value`` as the database returns it once ``field`` stored it: decimals at the column's
+    places, times with a zone in UTC (``USE_TZ``; naive ones as Django stores them)."""
+    if value is None:
+        return None
+    if isinstance(field, models.DecimalField):
+        return field.to_python(value).quantize(_places(field.decimal_places))  # type: ignore[union-attr]
+    if isinstance(field, models.DateTimeField) and settings.USE_TZ:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, timezone.get_default_timezone())
+        return value.astimezone(datetime.timezone.utc)
+    return value
+
+
+@lru_cache(maxsize=32)
+def _places(decimal_places: int) -> Decimal:
+    return Decimal(1).scaleb(-decimal_places)
 
 
 def _fetch(values: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
