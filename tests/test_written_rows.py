@@ -90,7 +90,9 @@ class NoteWrite(BaseModel):
     pinned: bool = False
 
 
-SCOPES = SecurityScopes(get=["tests.rows.read"], post=["tests.rows.write"], patch=["tests.rows.write"], delete=["tests.rows.write"])
+SCOPES = SecurityScopes(
+    get=["tests.rows.read"], post=["tests.rows.write"], patch=["tests.rows.write"], delete=["tests.rows.write"]
+)
 HEADERS = auth(scopes=["tests.rows.read", "tests.rows.write"])
 
 

@@ -13,9 +13,10 @@ token, parses the request, calls one of these in a worker thread and renders the
 result, so two contenders built on them differ in their framework only.
 
 Statements per request: W1 and W2 three (page, departments, cost centres), W3 two
-(the page and its employees' skill ids; one more when the page is empty), W4 four in a transaction (parent check, department,
-teams, and the change feed's outbox row: the demo's ``djfapi.live`` records every
-``save()`` of a department, in every contender's process), W5 three without one (the
+(the page and its employees' skill ids; one more when the page is empty), W4 four in
+a transaction (parent check, department, teams, and the change feed's outbox row: the
+demo's ``djfapi.live`` records every ``save()`` of a department, in every contender's
+process), W5 three without one (the
 ``UPDATE`` — which, like ``bulk_create``, sends no signal and so writes no outbox
 row — then the department and its teams read back after it committed), W6 one.
 """

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from djfapi.orm.many import relation
 from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
+from djfapi.orm.plain import column_type, field_is_plain, keys_in_order, list_of, plain_schema, value_matches
 from djfapi.orm.plan import default_ordering, nested_limit
 
 PK = "pk"
@@ -93,6 +94,8 @@ class ValuesReader:
     model: type[models.Model]
     columns: tuple[tuple[str, str], ...]  # (schema field name, ORM lookup)
     nested: tuple[NestedRows, ...]
+    #: Its rows render as JSON as they are, with the same bytes as through the schema (``djfapi.orm.plain``).
+    plain: bool = False
 
     def read(self, queryset: QuerySet[Any], budget: RowBudget | None = None) -> list[dict[str, Any]]:
         """The rows of ``queryset`` (filtered, ordered, maybe sliced) as schema-keyed dicts."""
@@ -136,16 +139,16 @@ class ValuesReader:
             if instance.get_deferred_fields():
                 return None
             row = {PK: instance.pk}
-            for lookup, field in columns:
-                value = getattr(instance, field.attname)
-                if hasattr(value, "resolve_expression"):
-                    return None
-                row[lookup] = written_value(field, value)
+            for lookup, field, python_type in columns:
+                value = written_value(field, getattr(instance, field.attname))
+                if value is not None and not isinstance(value, python_type):
+                    return None  # an expression the database evaluates, or a value of another type
+                row[lookup] = value
             rows.append(row)
         return self._shape(rows, None)
 
     @cached_property
-    def _own_columns(self) -> tuple[tuple[str, models.Field[Any, Any]], ...] | None:
+    def _own_columns(self) -> tuple[tuple[str, models.Field[Any, Any], type], ...] | None:
         return _own_columns(self)
 
     def _rows(self, queryset: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
@@ -212,23 +215,8 @@ class ValuesReader:
         return _fetch(capped.values(*columns), budget)
 
 
-_PLAIN_COLUMNS: tuple[type[models.Field[Any, Any]], ...] = (
-    models.CharField,  # with its subclasses: slugs, e-mail addresses, URLs
-    models.TextField,
-    models.UUIDField,
-    models.IntegerField,  # with the big, small and positive ones
-    models.BooleanField,
-    models.FloatField,
-    models.DecimalField,
-    models.DateTimeField,
-    models.DateField,
-    models.TimeField,
-    models.ForeignKey,  # its column: the related row's key
-)
-
-
-def _own_columns(reader: ValuesReader) -> tuple[tuple[str, models.Field[Any, Any]], ...] | None:
-    """(lookup, field) of each column of ``reader``, if all are plain columns of its own model.
+def _own_columns(reader: ValuesReader) -> tuple[tuple[str, models.Field[Any, Any], type], ...] | None:
+    """(lookup, field, type of its values) of each column of ``reader``, if all are plain columns of its own model.
 
     Plain: a value that comes back from the database as it went in, up to what
     ``written_value`` normalises. A column computed by the database (``db_default``, a
@@ -239,15 +227,15 @@ def _own_columns(reader: ValuesReader) -> tuple[tuple[str, models.Field[Any, Any
     by_attname = {f.attname: f for f in reader.model._meta.concrete_fields}
     for _, lookup in reader.columns:
         field = by_attname.get(lookup)
+        python_type = column_type(field) if field is not None else None
         if (
             field is None
-            or hasattr(field, "from_db_value")
-            or not isinstance(field, _PLAIN_COLUMNS)
+            or python_type is None
             or field.db_default is not models.NOT_PROVIDED
             or getattr(field, "generated", False)
         ):
             return None
-        columns.append((lookup, field))
+        columns.append((lookup, field, python_type))
     return tuple(columns)
 
 
@@ -256,12 +244,14 @@ def written_value(field: models.Field[Any, Any], value: Any) -> Any:
     places, times with a zone in UTC (``USE_TZ``; naive ones as Django stores them)."""
     if value is None:
         return None
+    if isinstance(value, models.expressions.Combinable):
+        return value  # evaluated by the database: not a value to answer with
     if isinstance(field, models.DecimalField):
-        return field.to_python(value).quantize(_places(field.decimal_places))  # type: ignore[union-attr]
-    if isinstance(field, models.DateTimeField) and settings.USE_TZ:
+        return field.to_python(value).quantize(_places(field.decimal_places))
+    if isinstance(field, models.DateTimeField) and isinstance(value, datetime.datetime) and settings.USE_TZ:
         if timezone.is_naive(value):
             value = timezone.make_aware(value, timezone.get_default_timezone())
-        return value.astimezone(datetime.timezone.utc)
+        return value.astimezone(datetime.UTC)
     return value
 
 
@@ -332,15 +322,26 @@ def values_reader(mapping: SchemaMapping, limit: int | None = None) -> ValuesRea
     """
     columns: list[tuple[str, str]] = []
     nested: list[NestedRows] = []
+    fields = mapping.schema.model_fields
+    plain = plain_schema(mapping.schema)
     for f in mapping.fields:
         if f.method is not None or not isinstance(f.model_field, models.Field | models.ManyToOneRel):
             return None  # a method, a property, a reverse one-to-one: needs the instance
+        info = fields[f.name]
+        plain = plain and field_is_plain(info, f.name)
         if f.kind is FieldKind.VALUE:
             if not isinstance(f.model_field, models.Field) or f.lookup is None or f.model_field.many_to_many:
                 return None
             columns.append((f.name, f.lookup))
+            python_type = column_type(f.model_field)
+            # through a relation the value is None when the related row is missing
+            nullable = f.model_field.null or "__" in f.lookup
+            plain = plain and python_type is not None and value_matches(info.annotation, python_type, nullable)
         elif f.kind is FieldKind.IDS:
-            nested.append(_many_ids(f, nested_limit(f, limit)))
+            ids = _many_ids(f, nested_limit(f, limit))
+            nested.append(ids)
+            python_type = column_type(relation(f).target)
+            plain = plain and python_type is not None and list_of(info.annotation) is python_type
         elif f.kind is FieldKind.LIST and isinstance(f.model_field, models.ManyToOneRel) and f.nested is not None:
             child = values_reader(f.nested, limit)
             if child is None:
@@ -351,9 +352,12 @@ def values_reader(mapping: SchemaMapping, limit: int | None = None) -> ValuesRea
                     f.name, f.model_field.field.attname, default_ordering(related), child, nested_limit(f, limit)
                 )
             )
+            plain = plain and child.plain and list_of(info.annotation) is f.nested.schema
         else:
             return None
-    return ValuesReader(mapping.model, tuple(columns), tuple(nested))
+    # _shape writes the columns first, then the nested lists
+    plain = plain and keys_in_order(mapping.schema, [name for name, _ in columns] + [n.name for n in nested])
+    return ValuesReader(mapping.model, tuple(columns), tuple(nested), plain)
 
 
 def _many_ids(f: FieldMapping, limit: int | None) -> NestedRows:

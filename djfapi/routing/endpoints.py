@@ -241,7 +241,13 @@ def list_rows(
             if not items:
                 queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
             return render_list(
-                shown.mapping, items, ctx.access, total=count, total_estimated=estimated, headers=node.read_headers
+                shown.mapping,
+                items,
+                ctx.access,
+                total=count,
+                total_estimated=estimated,
+                headers=node.read_headers,
+                plain=_plain(shown),
             )
         check_cursor_terms(terms)
         ordered = rows.order_by(*Ordering.order_by(terms))
@@ -269,6 +275,7 @@ def list_rows(
         cursor=True,
         next_cursor=next_cursor,
         headers=node.read_headers,
+        plain=_plain(shown),
     )
 
 
@@ -298,6 +305,11 @@ def offset_too_deep(node: DjangoRouterSchema, offset: int) -> RequestValidationE
             }
         ]
     )
+
+
+def _plain(shown: ReadView) -> bool:
+    """Whether the view's rows (read as values) render as JSON as they are (``djfapi.orm.plain``)."""
+    return shown.reader is not None and shown.reader.plain
 
 
 def _read_page(shown: ReadView, page: QuerySet[Any], budget: RowBudget) -> list[dict[str, Any]]:
@@ -365,7 +377,7 @@ def get_row(ctx: RequestContext, *, if_none_match: str | None = None, fields: st
             budget.take(count_rows([data]))
     except TooManyRows as exceeded:
         raise too_many_rows(node, exceeded, ("path", node.id_name)) from None
-    response = render_object(shown.mapping, data, ctx.access, headers=node.read_headers)
+    response = render_object(shown.mapping, data, ctx.access, headers=node.read_headers, plain=_plain(shown))
     if if_none_match is not None and is_not_modified(if_none_match, response.headers["etag"]):
         return Response(status_code=304, headers={"ETag": response.headers["etag"], **(node.read_headers or {})})
     return response

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import pydantic
+import pydantic_core
 from django.db import models
 from starlette.responses import Response
 
@@ -53,10 +54,30 @@ def object_body(mapping: SchemaMapping, instance: models.Model, access: Access |
     return data_body(mapping, read(mapping, instance), access)
 
 
-def data_body(mapping: SchemaMapping, data: dict[str, Any], access: Access | None) -> bytes:
-    """The JSON body of one object read as plain data (see ``djfapi.orm.rows``)."""
+def data_body(mapping: SchemaMapping, data: dict[str, Any], access: Access | None, *, plain: bool = False) -> bytes:
+    """The JSON body of one object read as plain data (see ``djfapi.orm.rows``).
+
+    ``plain``: ``data`` was read by a values reader whose rows render as they are
+    (``djfapi.orm.plain``), so it is written without building the schema's model.
+    """
+    hidden = hidden_fields(mapping.schema, access)
+    if plain:
+        return pydantic_core.to_json(_without(data, hidden) if hidden else data)
     validated = mapping.schema.model_validate(data, by_name=True)
-    return validated.model_dump_json(by_alias=True, exclude=hidden_fields(mapping.schema, access)).encode()
+    return validated.model_dump_json(by_alias=True, exclude=hidden).encode()
+
+
+def _without(data: dict[str, Any], exclude: dict[Any, Any]) -> dict[str, Any]:
+    """``data`` less the fields ``exclude`` (a pydantic ``exclude`` spec) names, at any depth."""
+    kept = {}
+    for key, value in data.items():
+        spec = exclude.get(key)
+        if spec is None:
+            kept[key] = value
+        elif spec is not True:
+            inner = spec.get("__all__", spec)
+            kept[key] = [_without(item, inner) for item in value] if isinstance(value, list) else _without(value, inner)
+    return kept
 
 
 def render_object(
@@ -66,10 +87,14 @@ def render_object(
     *,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    plain: bool = False,
 ) -> Response:
-    """One object (an instance, or its data), with its ETag (a hash of exactly this body)."""
+    """One object (an instance, or its data), with its ETag (a hash of exactly this body).
+
+    ``plain``: the data of a values reader whose rows render as they are (see ``data_body``).
+    """
     data = instance if isinstance(instance, dict) else read(mapping, instance)
-    body = data_body(mapping, data, access)
+    body = data_body(mapping, data, access, plain=plain and isinstance(instance, dict))
     return json_response(body, status_code, {**(headers or {}), "ETag": etag(body)})
 
 
@@ -84,9 +109,15 @@ def render_list(
     next_cursor: str | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    plain: bool = False,
 ) -> Response:
     """A list page of instances or of their data; ``total`` is left out unless counted,
-    ``next_cursor`` present in cursor mode. The page is validated in one call."""
+    ``next_cursor`` present in cursor mode. The page is validated in one call, or, for
+    the rows of a values reader that render as they are (``plain``), not at all: the same
+    bytes, written straight from the rows (``djfapi.orm.plain``)."""
+    if plain and isinstance(rows, list):
+        plain_body = _plain_page(mapping, rows, access, total, total_estimated, cursor, next_cursor)
+        return json_response(plain_body, status_code, headers)
     items = [row if isinstance(row, dict) else read(mapping, row) for row in rows]
     page: dict[str, Any] = {"items": items, "total": total, "total_estimated": total_estimated}
     if cursor:
@@ -100,3 +131,24 @@ def render_list(
         exclude["items"] = {"__all__": hidden}
     body = validated.model_dump_json(by_alias=True, exclude=exclude or None)
     return json_response(body.encode(), status_code, headers=headers)
+
+
+def _plain_page(
+    mapping: SchemaMapping,
+    rows: list[dict[str, Any]],
+    access: Access | None,
+    total: int | None,
+    total_estimated: bool | None,
+    cursor: bool,
+    next_cursor: str | None,
+) -> bytes:
+    """The body ``render_list`` writes through the page model, written from the rows (same keys, same order)."""
+    hidden = hidden_fields(mapping.schema, access)
+    page: dict[str, Any] = {"items": [_without(row, hidden) for row in rows] if hidden else rows}
+    if total is not None:
+        page["total"] = total
+    if total_estimated is not None:
+        page["total_estimated"] = total_estimated
+    if cursor:
+        page["next_cursor"] = next_cursor
+    return pydantic_core.to_json(page)

@@ -128,9 +128,10 @@ def create_row(
                 _create_one(ctx, item, values, ("body", index), dry_run=dry_run) for index, item in enumerate(body)
             ]
         written = _written(ctx, instances)
+    plain = _plain(node)
     if isinstance(body, pydantic.BaseModel):
-        return render_object(node.get_mapping, written[0], ctx.access, status_code=201)
-    return render_list(node.get_mapping, written, ctx.access, status_code=201)
+        return render_object(node.get_mapping, written[0], ctx.access, status_code=201, plain=plain)
+    return render_list(node.get_mapping, written, ctx.access, status_code=201, plain=plain)
 
 
 def _update(
@@ -154,7 +155,12 @@ def _update(
         writing.update(instance, mapping, body, ctx.write_context(), partial=partial, before_save=before_save)
         node.hooks.run("after_update", event(instance))
         (data,) = _written(ctx, [instance])
-    return render_object(node.get_mapping, data, ctx.access)
+    return render_object(node.get_mapping, data, ctx.access, plain=_plain(node))
+
+
+def _plain(node: Any) -> bool:
+    """Whether the written rows, read as values, render as JSON as they are (``djfapi.orm.plain``)."""
+    return node.get_reader is not None and node.get_reader.plain
 
 
 def patch_row(
