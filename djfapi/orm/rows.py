@@ -31,6 +31,7 @@ from djfapi.orm.many import relation
 from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
 from djfapi.orm.plain import column_type, field_is_plain, keys_in_order, list_of, plain_schema, value_matches
 from djfapi.orm.plan import default_ordering, nested_limit
+from djfapi.orm.statements import read_children
 
 PK = "pk"
 
@@ -176,16 +177,13 @@ class ValuesReader:
         self, nested: NestedRows, parent_keys: Iterable[Any], budget: RowBudget | None
     ) -> dict[Any, list[dict[str, Any]]]:
         keys = list(parent_keys)
-        children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
-        rows = self._first_rows(children, nested, len(keys), budget)
+        rows = self._first_rows(keys, nested, budget)
         grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for row, shaped in zip(rows, self._shape(rows, budget), strict=True):
             grouped[row[nested.parent_column]].append(shaped)
         return grouped
 
-    def _first_rows(
-        self, children: QuerySet[Any], nested: NestedRows, parents: int, budget: RowBudget | None
-    ) -> list[dict[str, Any]]:
+    def _first_rows(self, keys: list[Any], nested: NestedRows, budget: RowBudget | None) -> list[dict[str, Any]]:
         """The children's rows, at most ``nested.limit`` per parent, counted against ``budget``.
 
         Mostly one plain query: when the parents cannot hold more than the cap allows, all
@@ -194,12 +192,13 @@ class ValuesReader:
         counting first, if the capped rows might not fit the budget.
         """
         columns = (nested.parent_column, PK, *(lookup for _, lookup in self.columns))
-        ordered = children.order_by(*nested.ordering)
+        children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
         if nested.limit is None:
-            return _fetch(ordered.values(*columns), budget)
-        bound = parents * nested.limit
+            return _fetch(children.order_by(*nested.ordering).values(*columns), budget)
+        bound = len(keys) * nested.limit
         if budget is None or bound <= budget.remaining:
-            rows = list(ordered.values(*columns)[: bound + 1])
+            # the common case, a statement compiled once per shape (djfapi.orm.statements)
+            rows = read_children(self.model, nested.parent_column, keys, nested.ordering, columns, bound + 1)
             if len(rows) <= bound:  # every child of these parents: keep the first ones of each
                 kept = _first_per_parent(rows, nested.parent_column, nested.limit)
                 if budget is not None:

@@ -170,3 +170,23 @@ class Playlist(models.Model):
     tenant_id = models.CharField(max_length=64)
     name = models.CharField(max_length=100)
     genres = models.ManyToManyField(Genre, related_name="playlists", blank=True)
+
+
+#: Titles the default manager of Episode leaves out; tests change it between reads.
+HIDDEN_EPISODE_TITLES = ["unreleased"]
+
+
+class ReleasedEpisodes(models.Manager["Episode"]):
+    """A default manager that filters with a value of its own, read anew for every query."""
+
+    def get_queryset(self) -> models.QuerySet[Episode]:
+        return super().get_queryset().exclude(title=HIDDEN_EPISODE_TITLES[0])
+
+
+class Episode(models.Model):
+    """A playlist's episodes, behind a default manager with a parameter (``djfapi.orm.statements``)."""
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="episodes")
+    title = models.CharField(max_length=100)
+
+    objects = ReleasedEpisodes()
