@@ -34,8 +34,14 @@ from benchmarks.config import REPO_ROOT, ensure_work_dir
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 PORT = int(os.environ.get("BENCH_GROWTH_PORT", "18717"))
-#: The demo's own settings, with persistent connections as the deployment guide documents.
-SETTINGS = {"DJANGO_SETTINGS_MODULE": "testproject.settings", "CONN_MAX_AGE": "60", "CONN_HEALTH_CHECKS": "1"}
+#: The demo's own settings, with persistent connections as the deployment guide documents, and its rate
+#: limits off: a few hundred reads a second from one token are the benchmark, not an abuse to answer with 429.
+SETTINGS = {
+    "DJANGO_SETTINGS_MODULE": "testproject.settings",
+    "CONN_MAX_AGE": "60",
+    "CONN_HEALTH_CHECKS": "1",
+    "DJFAPI_RATE_LIMITS_ENABLED": "0",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +55,16 @@ CLASSES = (
     RequestClass("GET /companies?limit=50 (order name)", lambda ctx: "/companies?limit=50"),
     RequestClass("offset at 90%", lambda ctx: f"/companies?limit=50&offset={ctx['offset_90']}"),
     RequestClass("offset at max_offset (10,000)", lambda ctx: f"/companies?limit=50&offset={ctx['max_offset']}"),
-    RequestClass("cursor page 2", lambda ctx: f"/directory?limit=50&cursor={ctx['cursor_2']}"),
-    RequestClass("cursor at 90%", lambda ctx: f"/directory?limit=50&cursor={ctx['cursor_90']}"),
+    RequestClass("cursor first page", lambda ctx: "/paged-companies?limit=50"),
+    RequestClass("cursor page 2", lambda ctx: f"/paged-companies?limit=50&cursor={ctx['cursor_2']}"),
+    RequestClass("cursor at 90%", lambda ctx: f"/paged-companies?limit=50&cursor={ctx['cursor_90']}"),
     RequestClass("status=active", lambda ctx: "/companies?limit=50&status=active"),
     RequestClass("total=true", lambda ctx: "/companies?limit=50&total=true"),
     RequestClass("total=estimate", lambda ctx: "/companies?limit=50&total=estimate"),
     RequestClass("name__icontains=acme", lambda ctx: "/companies?limit=50&name__icontains=acme"),
+    # A rare substring (14 of the big tenant's 100k names at 1M): the page cannot fill up, so without the
+    # trigram index (djfapi.W115) the database reads every row of the tenant.
+    RequestClass("name__icontains=beef (rare)", lambda ctx: "/companies?limit=50&name__icontains=beef"),
     RequestClass("aggregate count by status", lambda ctx: "/companies/aggregate/count/id?group_by=status"),
 )
 
@@ -69,26 +79,22 @@ def _setup_django() -> None:
 def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
     """Seed ``rows`` companies; the ids, cursors and offsets the request classes use."""
     from django.core.management import call_command
-    from django.db import connection
 
-    from benchmarks.growth_app import directory
+    from benchmarks.growth_app import paged_companies
     from benchmarks.growth_seed import BIG_TENANT, seed
     from testproject.business.models import Company
 
-    call_command("migrate", verbosity=0)
-    # Seed without the advised indexes (inserts are faster), then build them as the migration declares them.
-    call_command("migrate", "business", "0001", verbosity=0)
-    seconds = seed(rows)
-    if not drop_indexes:
-        started = time.perf_counter()
+    if drop_indexes:
+        call_command("migrate", "business", "0001", verbosity=0)  # the tables without the advised indexes
+    else:
         call_command("migrate", verbosity=0)
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE business_company")
-        seconds += time.perf_counter() - started
+    # The seed builds the tables' indexes after the load, and the advisor's trigram index on PostgreSQL.
+    seconds = seed(rows, trigram_index=not drop_indexes)
+    print(f"seeded {rows:,} companies in {seconds:.1f} s", file=sys.stderr, flush=True)
     visible = Company.objects.filter(tenant_id=BIG_TENANT).exclude(status=Company.Status.DELETED)
     tenant_rows = visible.count()
     ordered = visible.order_by("name", "id")
-    tree = directory()
+    tree = paged_companies()
     terms = tree.ordering.terms(None)  # type: ignore[attr-defined]
     deep = int(tenant_rows * 0.9)
     max_offset = tree.max_offset  # type: ignore[attr-defined]
@@ -153,6 +159,10 @@ def measure(ctx: dict[str, Any], runs: int, requests: int) -> dict[str, dict[str
                     median, status = _time(client, request_class.path(ctx), requests)
                     rounds[request_class.name].append(median)
                     statuses[request_class.name] = status
+        # Only the deep offset may be refused (422, past max_offset): any other status would time an error.
+        failed = [f"{name}: {status}" for name, status in statuses.items() if status != 200 and name != "offset at 90%"]
+        if failed:
+            raise SystemExit(f"requests failed ({'; '.join(failed)}): the figures would time errors, not pages")
         for name, medians in rounds.items():
             results[name] = {"median": statistics.median(medians), "low": min(medians), "high": max(medians)}
             results[name]["status"] = statuses[name]
@@ -180,13 +190,13 @@ def table(sizes: Sequence[int], by_size: dict[int, dict[str, dict[str, Any]]], c
     lines.append("")
     for size in sizes:
         ctx = contexts[size]
-        cursor_ratio = by_size[size]["cursor at 90%"]["median"] / by_size[size]["cursor page 2"]["median"]
+        cursor_ratio = by_size[size]["cursor at 90%"]["median"] / by_size[size]["cursor first page"]["median"]
         total_ratio = by_size[size]["total=true"]["median"] / first_page[size]
         status = by_size[size]["offset at 90%"]["status"]
         refused = " (refused: past max_offset)" if status != 200 else ""
         lines.append(
-            f"- {size:,} rows (big tenant {ctx['tenant_rows']:,} visible, seeded in {ctx['seconds']:.0f} s): "
-            f"cursor at 90% / page 2 = {cursor_ratio:.2f}x, total=true / plain page = {total_ratio:.2f}x, "
+            f"- {size:,} rows (big tenant {ctx['tenant_rows']:,} visible, seeded in {ctx['seconds']:.1f} s): "
+            f"cursor at 90% / first cursor page = {cursor_ratio:.2f}x, total=true / plain page = {total_ratio:.2f}x, "
             f"offset at 90% = {ctx['offset_90']:,}: {status}{refused}"
         )
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""The index advisor (djfapi.W110-W114): each list path no index serves is reported with the
-exact ``models.Index`` to add; a served one is not; silencing works per node and globally."""
+"""The index advisor (djfapi.W110-W115): each list path no index serves is reported with the
+exact index to add; a served one is not; silencing works per node and globally; the trigram
+advice for icontains (W115) is PostgreSQL's only."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import uuid
 from typing import Any
 
 import pytest
+from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
 from django.core import checks
+from django.db import connection, models
 from django.db.models import Q
+from django.db.models.functions import Upper
+from django.test import modify_settings
 
 from djfapi import BaseModel
 from djfapi.checks import TREES_TAG
@@ -108,7 +113,8 @@ def test_declared_filter_order_and_aggregate_fields_are_checked() -> None:
     assert found["djfapi.W111"] == [f"models.Index(fields=['title'], name={index_name(Book, ['title'])!r})"]
     assert found["djfapi.W112"] == [f"models.Index(fields=['pages'], name={index_name(Book, ['pages'])!r})"]
     assert "djfapi.W113" not in found  # the indexes advised above serve the aggregate too
-    assert not any("isbn" in hint for hints_ in found.values() for hint in hints_)  # unique: its own index
+    btree = {check: hints_ for check, hints_ in found.items() if check != "djfapi.W115"}
+    assert not any("isbn" in hint for hints_ in btree.values() for hint in hints_)  # unique: its own index
 
 
 def test_a_child_leads_with_its_parent_key_and_soft_deletes_want_status_for_the_count() -> None:
@@ -191,7 +197,10 @@ def test_building_the_router_in_debug_logs_the_advice(settings: Any, caplog: pyt
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"]).router  # noqa: B018
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["isbn"]).router  # noqa: B018
 
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["djfapi.W111"]
+    # On PostgreSQL title__icontains and isbn__icontains want a trigram index too (a unique b-tree serves no substring).
+    on_postgresql = connection.vendor == "postgresql"
+    expected = ["djfapi.W111", "djfapi.W115", "djfapi.W115"] if on_postgresql else ["djfapi.W111"]
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == expected
     assert "models.Index(fields=['title']" in caplog.records[0].getMessage()
 
 
@@ -215,3 +224,126 @@ def test_index_names_fit_djangos_limit_and_stay_apart() -> None:
 def test_silenced_checks_refuses_what_no_node_check_is(ids: Any) -> None:
     with pytest.raises(SchemaDefinitionError, match="silenced_checks"):
         DjangoRouterSchema(name="books", model=Book, get=BookOut, silenced_checks=ids)
+
+
+# -- djfapi.W115: trigram indexes for icontains, PostgreSQL only ----------------------------------------------------
+
+
+class TrigramListing(models.Model):
+    """Never created (unmanaged): the advisor reads only its declared indexes."""
+
+    name = models.CharField(max_length=100)  # GIN trigram on UPPER(name): what icontains compares
+    title = models.CharField(max_length=100)  # GiST trigram on UPPER(title): serves it too
+    code = models.CharField(max_length=100)  # trigram on code itself: icontains compares UPPER(code)
+    city = models.CharField(max_length=100)  # a partial trigram index: not for every row
+    note = models.TextField()  # a b-tree only
+    status = models.CharField(max_length=16, choices=[("a", "A"), ("b", "B")])  # exact matches only
+
+    class Meta:
+        app_label = "testapp"
+        managed = False
+        indexes = [
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="listing_name_trgm_idx"),
+            GistIndex(OpClass(Upper("title"), name="gist_trgm_ops"), name="listing_title_trgm_idx"),
+            GinIndex(OpClass("code", name="gin_trgm_ops"), name="listing_code_trgm_idx"),
+            GinIndex(
+                OpClass(Upper("city"), name="gin_trgm_ops"), condition=Q(status="a"), name="listing_city_trgm_idx"
+            ),
+            models.Index(fields=["note"], name="listing_note_idx"),
+        ]
+
+
+class ListingOut(BaseModel):
+    name: str
+    title: str
+    code: str
+    city: str
+    note: str
+    status: str
+
+
+def trigram_hints(node: DjangoRouterSchema, vendor: str) -> list[str]:
+    return [advice.index for advice in advise(node, vendor=vendor) if advice.check_id == "djfapi.W115"]
+
+
+def listings(**options: Any) -> DjangoRouterSchema:
+    fields = ["name", "title", "code", "city", "note", "status"]
+    return DjangoRouterSchema(name="listings", model=TrigramListing, get=ListingOut, filter_fields=fields, **options)
+
+
+def test_postgresql_wants_a_trigram_index_on_upper_of_each_text_filter() -> None:
+    node = listings()
+
+    # name and title are served; code's index is not on UPPER(code), city's is partial, note's a b-tree;
+    # status is a choice: it has no __icontains filter.
+    assert trigram_hints(node, "postgresql") == [
+        "GinIndex(OpClass(Upper('code'), name='gin_trgm_ops'), name='trigramlisting_code_trgm_idx')",
+        "GinIndex(OpClass(Upper('city'), name='gin_trgm_ops'), name='trigramlisting_city_trgm_idx')",
+        "GinIndex(OpClass(Upper('note'), name='gin_trgm_ops'), name='trigramlisting_note_trgm_idx')",
+    ]
+
+
+def test_no_trigram_advice_on_other_databases_or_for_undeclared_or_related_filters() -> None:
+    undeclared = DjangoRouterSchema(name="books", model=Book, get=BookOut)
+    related = DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["shelf__name"])
+
+    assert trigram_hints(listings(), "sqlite") == []
+    assert trigram_hints(undeclared, "postgresql") == []
+    assert trigram_hints(related, "postgresql") == []
+
+
+def test_the_trigram_advice_follows_the_models_database_and_is_silenced_per_node() -> None:
+    loud = DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"])
+    quiet = DjangoRouterSchema(
+        name="books", model=Book, get=BookOut, filter_fields=["title"], silenced_checks=["djfapi.W115"]
+    )
+    on_postgresql = connection.vendor == "postgresql"
+
+    messages = [m for m in checks.run_checks(tags=[TREES_TAG]) if m.id == "djfapi.W115"]
+
+    assert [a.check_id for a in advise(quiet) if a.check_id == "djfapi.W115"] == (
+        ["djfapi.W115"] if on_postgresql else []
+    )
+    assert [a for a in advice_for_tree(quiet) if a.check_id == "djfapi.W115"] == []
+    assert not [m for m in messages if m.obj is quiet]
+    loud_messages = [m for m in messages if m.obj is loud]
+    assert len(loud_messages) == (1 if on_postgresql else 0)
+    if on_postgresql:
+        assert (
+            "GinIndex(OpClass(Upper('title'), name='gin_trgm_ops'), name='book_title_trgm_idx')"
+            in loud_messages[0].hint
+        )
+        assert "TrigramExtension()" in loud_messages[0].hint
+        assert "title__icontains" in loud_messages[0].msg
+
+
+def test_the_demo_silences_the_trigram_advice_it_cannot_declare_on_sqlite() -> None:
+    from testproject.api import companies, directory
+
+    assert trigram_hints(companies, "postgresql") == [
+        "GinIndex(OpClass(Upper('name'), name='gin_trgm_ops'), name='company_name_trgm_idx')"
+    ]
+    assert "djfapi.W115" in companies.silenced_checks and "djfapi.W115" in directory.silenced_checks
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+def test_postgresql_plans_icontains_with_the_advised_index(db: None) -> None:
+    from djfapi.routing.index_advice import has_trigram_index
+
+    advised = GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="company_name_trgm_idx")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # TrigramExtension(); rolled back with the test
+    # OpClass indexes are built by the django.contrib.postgres app (what the hint says to install).
+    with modify_settings(INSTALLED_APPS={"append": "django.contrib.postgres"}), connection.schema_editor() as editor:
+        editor.add_index(Company, advised)
+    names = [f"Company {n}" + (" (Acme)" if n % 50 == 0 else "") for n in range(500)]
+    Company.objects.bulk_create(Company(tenant_id=f"t{n % 20}", name=name) for n, name in enumerate(names))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE business_company")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # 500 rows: show which index it would use
+
+    matches = Company.objects.filter(name__icontains="acme")  # UPPER("name"::text) LIKE UPPER('%acme%')
+
+    assert "company_name_trgm_idx" in matches.explain()
+    assert matches.count() == 10
+    assert not has_trigram_index(Company, "name")  # the demo does not declare it (it runs on SQLite too)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.postgres.operations import TrigramExtension
 from fastapi.testclient import TestClient
 
-from djfapi.routing.index_advice import advice_for_tree, advise
+from djfapi.routing.index_advice import advice_for_tree, advise, has_trigram_index
 from testproject.business.models import Company, CompanyDepartment
 from tests.helpers import TENANT, auth
-from tests.test_docs_examples import load
+from tests.test_docs_examples import ROOT, load
 
 READ_ANY = ["business.companies.read.any"]
 
@@ -45,3 +46,21 @@ def test_the_large_lists_example_bounds_offsets_marks_estimates_and_silences_its
     child = module.companies.children[0]
     assert [a.check_id for a in advise(child)] == ["djfapi.W110"]  # what it would say ...
     assert advice_for_tree(module.companies) == []  # ... silenced for that node
+
+
+def test_the_trigram_example_prints_the_advice_and_declares_what_it_asks_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = load("scaling/trigram", fresh=True)
+
+    printed = capsys.readouterr().out.splitlines()
+
+    advised = "GinIndex(OpClass(Upper('name'), name='gin_trgm_ops'), name='company_name_trgm_idx')"
+    assert printed == [f"djfapi.W115 {advised}"]
+    assert f"djfapi.W115 {advised}" in (ROOT / "docs/scaling.md").read_text()
+    # What the example declares is what the advice asks for, and what the advisor accepts.
+    (declared,) = module.TrigramIndexed._meta.indexes
+    extension, add_index = module.Migration.operations
+    assert declared.deconstruct() == add_index.index.deconstruct()
+    assert has_trigram_index(module.TrigramIndexed, "name") and declared.name == "company_name_trgm_idx"
+    assert isinstance(extension, TrigramExtension) and extension.name == "pg_trgm"

@@ -12,6 +12,9 @@ follows the tenant, not the page. The advisor compares, per node,
 * each declared aggregate field and ``group_by`` column — W113;
 * ``?total=true``: an index over the filter columns (and ``status`` with
   ``delete_status``), so the count is an index-only scan — W114;
+* on PostgreSQL, each declared ``filter_fields`` text column (the ones that get
+  ``__icontains``): a trigram index on ``UPPER(column)``, the expression Django's
+  ``icontains`` compares there, since no b-tree serves ``LIKE '%...%'`` — W115;
 
 with the model's indexes, unique constraints and indexed fields, and names the exact
 ``models.Index`` to add for each one not served. Only declared fields are checked: a
@@ -43,14 +46,21 @@ FILTER_CHECK = "djfapi.W111"
 ORDER_FIELD_CHECK = "djfapi.W112"
 AGGREGATE_CHECK = "djfapi.W113"
 COUNT_CHECK = "djfapi.W114"
-CHECK_IDS = (ORDER_CHECK, FILTER_CHECK, ORDER_FIELD_CHECK, AGGREGATE_CHECK, COUNT_CHECK)
+TRIGRAM_CHECK = "djfapi.W115"
+CHECK_IDS = (ORDER_CHECK, FILTER_CHECK, ORDER_FIELD_CHECK, AGGREGATE_CHECK, COUNT_CHECK, TRIGRAM_CHECK)
 _COSTS = {
     ORDER_CHECK: "each page (and each cursor page) reads every row the filter columns select and sorts them",
     FILTER_CHECK: "the filter is tested row by row on every row the filter columns select",
     ORDER_FIELD_CHECK: "each page in that order reads and sorts every row the filter columns select",
     AGGREGATE_CHECK: "the aggregate reads every row the filter columns select from the table",
     COUNT_CHECK: "the count reads every row from the table instead of scanning an index alone",
+    TRIGRAM_CHECK: (
+        "no b-tree serves a substring match (UPPER(column) LIKE '%...%'): it is tested on every row the filter "
+        "columns select"
+    ),
 }
+#: The operator classes of pg_trgm that serve ``LIKE '%...%'`` (GIN and GiST).
+TRIGRAM_OPCLASSES = frozenset({"gin_trgm_ops", "gist_trgm_ops"})
 #: Django's limit on index names (``models.Index.max_name_length``).
 MAX_INDEX_NAME = 30
 _PROBE = "djfapi-index-advisor"
@@ -67,14 +77,17 @@ class Advice:
     node: DjangoRouterSchema
     use: str  # what the path is, in words
     fields: tuple[str, ...]  # models.Index(fields=...) of the index to add, "-" for descending
+    trigram: bool = False  # a GIN trigram index on UPPER(fields[0]) instead of a b-tree
 
     @property
     def index_name(self) -> str:
-        return index_name(self.node.model, self.fields)
+        return index_name(self.node.model, (*self.fields, "trgm") if self.trigram else self.fields)
 
     @property
     def index(self) -> str:
-        """The ``models.Index(...)`` line to add to the model's ``Meta.indexes``."""
+        """The index to add to the model's ``Meta.indexes``: a ``models.Index(...)``, or W115's ``GinIndex(...)``."""
+        if self.trigram:
+            return f"GinIndex(OpClass(Upper({self.fields[0]!r}), name='gin_trgm_ops'), name={self.index_name!r})"
         return f"models.Index(fields={list(self.fields)!r}, name={self.index_name!r})"
 
 
@@ -107,6 +120,37 @@ def model_indexes(model: type[models.Model]) -> list[IndexColumns]:
         if field.primary_key or field.unique or getattr(field, "db_index", False):
             found.append(((field.name, False),))
     return found
+
+
+def has_trigram_index(model: type[models.Model], column: str) -> bool:
+    """Whether ``model`` declares a trigram index (GIN or GiST) on ``UPPER(column)``, the expression of icontains."""
+    from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
+    from django.db.models.functions import Upper
+
+    for index in model._meta.indexes:
+        if not isinstance(index, GinIndex | GistIndex) or index.condition is not None:
+            continue
+        for expression in index.expressions:
+            if not isinstance(expression, OpClass) or expression.extra.get("name") not in TRIGRAM_OPCLASSES:
+                continue
+            (inner,) = expression.get_source_expressions()
+            if isinstance(inner, Upper) and _expression_column(model, inner) == column:
+                return True
+    return False
+
+
+def _expression_column(model: type[models.Model], function: models.Func) -> str | None:
+    """The column ``function`` is applied to directly (``Upper("name")`` -> ``name``); None for anything else."""
+    (argument,) = function.get_source_expressions()
+    name = getattr(argument, "name", None) if isinstance(argument, models.F) else None
+    return _field_name(model, name) if isinstance(name, str) else None
+
+
+def database_vendor(model: type[models.Model]) -> str:
+    """The vendor (``postgresql``, ``sqlite``, ...) of the database ``model`` is read from."""
+    from django.db import connections, router
+
+    return str(connections[router.db_for_read(model)].vendor)
 
 
 def _field_name(model: type[models.Model], name: str) -> str:
@@ -210,8 +254,12 @@ def _own_column(model: type[models.Model], path: str) -> str | None:
 # -- the advice ----------------------------------------------------------------------------------------------------
 
 
-def advise(node: DjangoRouterSchema) -> list[Advice]:
-    """Each list path of ``node`` that no index of its model serves."""
+def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
+    """Each list path of ``node`` that no index of its model serves.
+
+    ``vendor`` is the database's (default: the one the model is read from); the trigram
+    advice (W115) is PostgreSQL's only.
+    """
     model = node.model
     indexes = model_indexes(model)
     prefix_names = filter_columns(node)
@@ -246,6 +294,26 @@ def advise(node: DjangoRouterSchema) -> list[Advice]:
         column = _own_column(model, name)
         if column is not None and column not in prefix and not _unique_alone(model, column):
             need(AGGREGATE_CHECK, f"the aggregate on {name!r}", [(column, False)], exact=False)
+    if (vendor or database_vendor(model)) == "postgresql":
+        found.extend(_trigram_advice(node, prefix))
+    return found
+
+
+def _trigram_advice(node: DjangoRouterSchema, prefix: frozenset[str]) -> list[Advice]:
+    """W115: each declared text filter (``name__icontains``) without a trigram index on ``UPPER(column)``."""
+    from djfapi.routing.filters import is_text
+
+    model = node.model
+    found: list[Advice] = []
+    for name in node.filter_fields or ():
+        column = _own_column(model, name)
+        if column is None or column != name or column in prefix:
+            continue  # a relation's or transform's column, or one the row filter compares for equality
+        field = model._meta.get_field(column)
+        if not isinstance(field, models.Field) or not is_text(field):
+            continue
+        if not has_trigram_index(model, column) and column not in [a.fields[0] for a in found]:
+            found.append(Advice(TRIGRAM_CHECK, node, f"the filter '{column}__icontains'", (column,), trigram=True))
     return found
 
 
@@ -276,10 +344,16 @@ def describe(advice: Advice) -> tuple[str, str]:
         f"GET {node.collection_path}: no index of {model._meta.label} serves {advice.use}; "
         f"{_COSTS[advice.check_id]}, so its cost grows with the rows of the tenant or parent, not the page."
     )
-    hint = (
-        f"Add {advice.index} to {model.__name__}.Meta.indexes (then makemigrations), or silence it for this "
-        f"node with silenced_checks=[{advice.check_id!r}]."
-    )
+    silence = f"or silence it for this node with silenced_checks=[{advice.check_id!r}]."
+    if advice.trigram:
+        hint = (
+            f"Add {advice.index} to {model.__name__}.Meta.indexes (GinIndex and OpClass from "
+            "django.contrib.postgres.indexes, Upper from django.db.models.functions; 'django.contrib.postgres' in "
+            "INSTALLED_APPS), then makemigrations and put django.contrib.postgres.operations.TrigramExtension() "
+            f"before the AddIndex in that migration (PostgreSQL's pg_trgm); {silence}"
+        )
+    else:
+        hint = f"Add {advice.index} to {model.__name__}.Meta.indexes (then makemigrations), {silence}"
     return message, hint
 
 
