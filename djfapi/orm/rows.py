@@ -109,9 +109,7 @@ class ValuesReader:
         one when a row follows it (what a keyset cursor positions by), else None. One query more than
         ``limit`` rows tells whether there is a next page; the nested lists are read for the page only.
         """
-        lookups = [lookup for _, lookup in self.columns]
-        values = queryset.values(PK, *lookups, *(key for key in keys if key != PK and key not in lookups))
-        rows = list(values[: limit + 1])
+        rows = list(queryset.values(*self._selected(*keys))[: limit + 1])
         page = rows[:limit]
         budget.take(len(page))
         last = {key: page[-1][key] for key in keys} if len(rows) > limit else None
@@ -120,7 +118,8 @@ class ValuesReader:
     def read_keyed(self, queryset: QuerySet[Any]) -> dict[Any, dict[str, Any]]:
         """The rows of ``queryset`` by primary key (to answer in the order rows were written)."""
         rows = self._rows(queryset, None)
-        return {row[PK]: item for row, item in zip(rows, self._shape(rows, None), strict=True)}
+        keys = [row[self._key] for row in rows]
+        return dict(zip(keys, self._shape(rows, None), strict=True))
 
     def read_written(self, instances: Sequence[models.Model]) -> list[dict[str, Any]] | None:
         """Rows just written, as schema-keyed dicts, without reading them again; None when it cannot.
@@ -139,12 +138,13 @@ class ValuesReader:
         for instance in instances:
             if instance.get_deferred_fields():
                 return None
-            row = {PK: instance.pk}
+            row = {}
             for lookup, field, python_type in columns:
                 value = written_value(field, getattr(instance, field.attname))
                 if value is not None and not isinstance(value, python_type):
                     return None  # an expression the database evaluates, or a value of another type
                 row[lookup] = value
+            row.setdefault(self._key, instance.pk)
             rows.append(row)
         return self._shape(rows, None)
 
@@ -152,35 +152,65 @@ class ValuesReader:
     def _own_columns(self) -> tuple[tuple[str, models.Field[Any, Any], type], ...] | None:
         return _own_columns(self)
 
+    @cached_property
+    def _key(self) -> str:
+        """The primary key as the rows hold it: under its own name when it is one of the columns
+        (read once, converted once: a UUID costs a few microseconds per row), else as ``pk``."""
+        pk = self.model._meta.pk
+        lookups = {lookup for _, lookup in self.columns}
+        return next((name for name in (pk.attname, pk.name) if name in lookups), PK)
+
+    @cached_property
+    def _as_read(self) -> frozenset[str] | None:
+        """The column names, when every field is read under its own name: a row then becomes its
+        item by dropping the keys read besides (the key, a parent column), not by a copy."""
+        if all(name == lookup for name, lookup in self.columns):
+            return frozenset(name for name, _ in self.columns)
+        return None
+
+    def _selected(self, *extra: str) -> list[str]:
+        """The ``values()`` names: the columns in order, then the key and ``extra`` where not among them."""
+        return list(dict.fromkeys([*(lookup for _, lookup in self.columns), self._key, *extra]))
+
     def _rows(self, queryset: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
-        values = queryset.values(PK, *(lookup for _, lookup in self.columns))
+        values = queryset.values(*self._selected())
         rows = list(values[: budget.remaining + 1] if budget is not None else values)
         if budget is not None:
             budget.take(len(rows))
         return rows
 
     def _shape(self, rows: list[dict[str, Any]], budget: RowBudget | None) -> list[dict[str, Any]]:
-        keys = [row[PK] for row in rows]
-        children = (
-            {nested.name: nested.reader._children(nested, keys, budget) for nested in self.nested} if keys else {}
-        )
-        shaped = []
-        for row in rows:
-            item = {name: row[lookup] for name, lookup in self.columns}
+        """The rows as items, their nested lists read and attached. Rows whose keys are the
+        schema's names become the items themselves (see ``_as_read``)."""
+        if not rows:
+            return []
+        key = self._key
+        keys = [row[key] for row in rows]
+        children = {nested.name: nested.reader._children(nested, keys, budget) for nested in self.nested}
+        names = self._as_read
+        if names is not None:
+            extras = [name for name in rows[0] if name not in names]
+            items = rows
+            for row in rows:
+                for extra in extras:
+                    del row[extra]
+        else:
+            items = [{name: row[lookup] for name, lookup in self.columns} for row in rows]
+        for index, item in enumerate(items):
             for nested in self.nested:
-                found = children.get(nested.name, {}).get(row[PK], [])
+                found = children[nested.name].get(keys[index], [])
                 item[nested.name] = [child[nested.flatten] for child in found] if nested.flatten else found
-            shaped.append(item)
-        return shaped
+        return items
 
     def _children(
         self, nested: NestedRows, parent_keys: Iterable[Any], budget: RowBudget | None
     ) -> dict[Any, list[dict[str, Any]]]:
         keys = list(parent_keys)
         rows = self._first_rows(keys, nested, budget)
+        parents = [row[nested.parent_column] for row in rows]  # before _shape drops the column
         grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        for row, shaped in zip(rows, self._shape(rows, budget), strict=True):
-            grouped[row[nested.parent_column]].append(shaped)
+        for parent, shaped in zip(parents, self._shape(rows, budget), strict=True):
+            grouped[parent].append(shaped)
         return grouped
 
     def _first_rows(self, keys: list[Any], nested: NestedRows, budget: RowBudget | None) -> list[dict[str, Any]]:
@@ -191,7 +221,7 @@ class ValuesReader:
         Only when they hold more does a window function pick the first per parent — after
         counting first, if the capped rows might not fit the budget.
         """
-        columns = (nested.parent_column, PK, *(lookup for _, lookup in self.columns))
+        columns = tuple(self._selected(nested.parent_column))
         children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
         if nested.limit is None:
             return _fetch(children.order_by(*nested.ordering).values(*columns), budget)
