@@ -168,10 +168,10 @@ def _locked(queryset: QuerySet[Any]) -> QuerySet[Any]:
 
 
 def _find(ctx: RequestContext, queryset: QuerySet[Any]) -> models.Model:
-    instance = queryset.filter(pk=ctx.object_id).first()
-    if instance is None:
+    found = list(queryset[:1])  # filtered by primary key: no order needed (QuerySet.first() would add one)
+    if not found:
         queries.raise_missing(ctx.node, ctx.access, ctx.ids)
-    return instance
+    return found[0]
 
 
 def find_object(ctx: RequestContext, plan: QueryPlan | None = None, *, lock: bool = False) -> models.Model:
@@ -180,7 +180,7 @@ def find_object(ctx: RequestContext, plan: QueryPlan | None = None, *, lock: boo
     ``plan`` reads what the response shows along with it; ``lock`` locks the row for the
     rest of the transaction (on databases that can), so concurrent writers serialise.
     """
-    rows = queries.rows_in_chain(ctx.node, ctx.access, ctx.ids)
+    rows = queries.rows_in_chain(ctx.node, ctx.access, ctx.ids, pk=ctx.object_id)
     if plan is not None:
         rows = plan.apply(rows)
     return _find(ctx, _locked(rows) if lock else rows)
@@ -208,7 +208,7 @@ def _filtered_rows(
             queries.require_parent(node, ctx.access, ctx.ids)
             rows = rows.filter(**{node.parent_field.attname: ctx.parent_id})
         else:
-            parent = queries.rows_in_chain(node.parent, ctx.access, ctx.ids).filter(pk=ctx.parent_id)
+            parent = queries.rows_in_chain(node.parent, ctx.access, ctx.ids, pk=ctx.parent_id)
             rows = rows.filter(**{f"{node.parent_field.name}__in": parent.values("pk")})
     rows = annotate_counts(rows, [*parsed.counts, *extra_counts])
     return rows.filter(parsed.q), parsed
@@ -368,7 +368,7 @@ def get_row(ctx: RequestContext, *, if_none_match: str | None = None, fields: st
     budget = RowBudget(max_response_rows())
     try:
         if shown.reader is not None:
-            found = shown.reader.read(queries.rows_in_chain(node, ctx.access, ctx.ids).filter(pk=ctx.object_id), budget)
+            found = shown.reader.read(queries.rows_in_chain(node, ctx.access, ctx.ids, pk=ctx.object_id), budget)
             if not found:
                 queries.raise_missing(node, ctx.access, ctx.ids)
             data = found[0]

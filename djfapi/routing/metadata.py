@@ -65,7 +65,7 @@ def usable_methods(ctx: RequestContext, *, detail: bool) -> Usable:
     visible = {
         method: method_access
         for method, method_access in granted.items()
-        if queries.rows_in_chain(target, method_access, ctx.ids).filter(pk=target_id).exists()
+        if queries.rows_in_chain(target, method_access, ctx.ids, pk=target_id).exists()
     }
     if not visible:
         queries.raise_missing(target, next(iter(granted.values())), ctx.ids)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: A filter no row passes.
 NO_ROWS = Q(pk__in=[])
+#: ``rows_in_chain`` without a primary key: every row of the chain.
+_ANY: Any = object()
 
 
 def has_tenant(model: type[models.Model]) -> bool:
@@ -56,19 +58,38 @@ def row_filter(node: DjangoRouterSchema, access: Access | None) -> Q:
 
 def visible_rows(node: DjangoRouterSchema, access: Access | None, *, include_deleted: bool = False) -> QuerySet[Any]:
     """The node's rows this caller may see, ignoring ancestors (soft-deleted ones only when asked)."""
-    queryset = node.model._default_manager.filter(row_filter(node, access))
+    return node.model._default_manager.filter(_visible(node, access, include_deleted=include_deleted))
+
+
+def _visible(node: DjangoRouterSchema, access: Access | None, *, include_deleted: bool = False) -> Q:
+    q = row_filter(node, access)
     if node.delete_status is not None and not include_deleted:
-        queryset = queryset.exclude(status=node.delete_status)
-    return queryset
+        q &= ~Q(status=node.delete_status)
+    return q
 
 
-def rows_in_chain(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any]) -> QuerySet[Any]:
-    """The node's visible rows under the visible ancestors named by ``ids``."""
-    queryset = visible_rows(node, access)
+def rows_in_chain(
+    node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any], *, pk: Any = _ANY
+) -> QuerySet[Any]:
+    """The node's visible rows under the visible ancestors named by ``ids`` (and only row ``pk``, if given).
+
+    One ``filter()`` per level: each call clones the query, and a write's lookup of its
+    row paid for four clones of a growing query (a fifth of a PATCH's CPU). The conditions
+    added to the row filter are on the row's own columns, so one ``Q`` matches what
+    chained filters would.
+    """
+    return node.model._default_manager.filter(_in_chain(node, access, ids, pk))
+
+
+def _in_chain(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any], pk: Any) -> Q:
+    q = _visible(node, access)
     if node.parent is not None:
-        parent_rows = rows_in_chain(node.parent, access, ids).filter(pk=ids[node.parent.id_name])
-        queryset = queryset.filter(**{f"{node.parent_field.name}__in": parent_rows.values("pk")})
-    return queryset
+        parent = node.parent
+        parent_rows = parent.model._default_manager.filter(_in_chain(parent, access, ids, ids[parent.id_name]))
+        q &= Q(**{f"{node.parent_field.name}__in": parent_rows.values("pk")})
+    if pk is not _ANY:
+        q &= Q(pk=pk)
+    return q
 
 
 def rows_reachable(
@@ -97,7 +118,7 @@ def require_parent(node: DjangoRouterSchema, access: Access | None, ids: Mapping
     parent = node.parent
     if parent is None:
         return
-    if rows_in_chain(parent, access, ids).filter(pk=ids[parent.id_name]).exists():
+    if rows_in_chain(parent, access, ids, pk=ids[parent.id_name]).exists():
         return
     raise_missing(parent, access, ids)
 
@@ -105,6 +126,6 @@ def require_parent(node: DjangoRouterSchema, access: Access | None, ids: Mapping
 def raise_missing(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any]) -> NoReturn:
     """Called when ``node``'s row in ``ids`` was not found: blame the highest missing level."""
     for ancestor in node.ancestors:
-        if not rows_in_chain(ancestor, access, ids).filter(pk=ids[ancestor.id_name]).exists():
+        if not rows_in_chain(ancestor, access, ids, pk=ids[ancestor.id_name]).exists():
             raise NotFound.for_model(ancestor.model)
     raise NotFound.for_model(node.model)
