@@ -27,6 +27,8 @@ from testproject.business.models import (
     CompanyDepartment,
     CompanyDepartmentTeam,
     Employee,
+    EmployeeSkill,
+    Skill,
 )
 
 DEPARTMENTS = 4
@@ -231,7 +233,8 @@ def seed(companies: int = DEFAULT_COMPANIES, *, force: bool = False, out: Print 
 
 def _wipe() -> None:
     quote = connection.ops.quote_name
-    tables = [
+    # the seed writes no skills, but a database the demo or the tests used may hold some
+    tables = [EmployeeSkill._meta.db_table, Skill._meta.db_table] + [
         _MODELS[name]._meta.db_table for name in ("employees", "teams", "costcenters", "departments", "companies")
     ]
     with connection.cursor() as cursor:
