@@ -15,22 +15,25 @@ import datetime
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from django.db import models
 from django.db.models import F
+from django.db.models.signals import post_save, pre_save
 from fastapi.testclient import TestClient
 
-from djfapi import BaseModel
+from djfapi import BaseModel, Field
 from djfapi.orm.mapping import mapping_for
 from djfapi.orm.rows import ValuesReader, values_reader, written_value
+from djfapi.orm.side_effects import saves_only_themselves
 from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
 from djfapi.routing.hooks import WriteEvent
 from djfapi.security.jwt import JWTToken
-from testproject.business.models import Company, CompanyDepartment
+from testproject.business.models import Company, CompanyDepartment, CompanyDepartmentTeam
 from tests.helpers import TENANT, auth
 from tests.test_plan import make_client
-from tests.testapp.models import Book, Ledger, Note, Shelf
+from tests.testapp.models import HIDDEN_EPISODE_TITLES, Book, Journal, Ledger, Note, Playlist, Shelf
 
 
 def _company() -> Company:
@@ -240,3 +243,121 @@ def test_written_values_are_normalised_as_the_database_returns_them() -> None:
     # naive: made aware in TIME_ZONE (UTC in the tests), as Django does when it stores one
     assert written_value(stamp, datetime.datetime(2026, 1, 1, 12, 0)).utcoffset() == datetime.timedelta(0)
     assert written_value(decimal, None) is None
+
+
+# -- a create's nested lists: what it created, unless something else can add rows ---------------
+
+
+def test_a_created_departments_teams_are_answered_without_reading_them(
+    client: TestClient,
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    company = _company()
+    body = {"name": "Ops", "budget": "5", "teams": [{"name": f"T{n}", "size": n} for n in range(5)]}
+
+    # SAVEPOINT, parent check, INSERT department, its change event, 5 INSERTs of teams, RELEASE
+    with django_assert_num_queries(1 + 1 + 1 + 1 + 5 + 1):
+        created = client.post(f"/companies/{company.pk}/departments", json=body, headers=auth())
+    read = client.get(f"/companies/{company.pk}/departments/{created.json()['id']}", headers=auth())
+
+    assert created.status_code == 201, created.text
+    assert created.json() == read.json()  # teams in the database's order (by their UUID keys)
+    assert created.headers["etag"] == read.headers["etag"]
+
+
+def test_a_receiver_that_adds_rows_makes_the_create_read_its_lists(client: TestClient) -> None:
+    def default_team(sender: type[models.Model], instance: CompanyDepartment, created: bool, **_: object) -> None:
+        if created:
+            CompanyDepartmentTeam.objects.create(department=instance, name="Default", size=0)
+
+    company = _company()
+    post_save.connect(default_team, sender=CompanyDepartment)
+    try:
+        created = client.post(
+            f"/companies/{company.pk}/departments",
+            json={"name": "Ops", "budget": "5", "teams": [{"name": "Core", "size": 3}]},
+            headers=auth(),
+        )
+    finally:
+        post_save.disconnect(default_team, sender=CompanyDepartment)
+    read = client.get(f"/companies/{company.pk}/departments/{created.json()['id']}", headers=auth())
+
+    assert created.status_code == 201, created.text
+    assert sorted(team["name"] for team in created.json()["teams"]) == ["Core", "Default"]
+    assert created.json() == read.json()
+
+
+class EntryOut(BaseModel):
+    id: UUID
+    text: str
+
+
+class EntryWrite(BaseModel):
+    id: UUID | None = None
+    text: str
+
+
+class JournalOut(BaseModel):
+    id: int
+    title: str
+    entries: list[EntryOut]
+
+
+class JournalWrite(BaseModel):
+    title: str
+    entries: list[EntryWrite] = Field(default_factory=list)
+
+
+class EpisodeOut(BaseModel):
+    id: int
+    title: str
+
+
+class PlaylistOut(BaseModel):
+    id: int
+    name: str
+    episodes: list[EpisodeOut]
+
+
+class EpisodeWrite(BaseModel):
+    id: int | None = None
+    title: str
+
+
+class PlaylistWrite(BaseModel):
+    name: str
+    episodes: list[EpisodeWrite] = Field(default_factory=list)
+
+
+def test_a_save_that_adds_rows_makes_the_create_read_its_lists(shared_connection: None) -> None:
+    with _tenant_tree("journals", Journal, JournalOut, JournalWrite) as client:
+        created = client.post("/journals", json={"title": "Log", "entries": [{"text": "first"}]})
+        read = client.get(f"/journals/{created.json()['id']}")
+
+    assert created.status_code == 201, created.text
+    assert sorted(entry["text"] for entry in created.json()["entries"]) == ["first", "opened"]
+    assert created.json() == read.json()
+
+
+def test_a_list_whose_manager_hides_rows_answers_as_a_read_would(shared_connection: None) -> None:
+    body = {"name": "Show", "episodes": [{"title": "pilot"}, {"title": HIDDEN_EPISODE_TITLES[0]}]}
+    with _tenant_tree("playlists", Playlist, PlaylistOut, PlaylistWrite) as client:
+        created = client.post("/playlists", json=body)
+        read = client.get(f"/playlists/{created.json()['id']}")
+
+    assert created.status_code == 201, created.text
+    assert [episode["title"] for episode in created.json()["episodes"]] == ["pilot"]
+    assert created.json() == read.json()
+
+
+def test_only_djfapis_own_receivers_and_djangos_save_count_as_harmless() -> None:
+    def audit(**_: object) -> None: ...
+
+    assert saves_only_themselves(CompanyDepartment)  # the change feed's receivers are djfapi's
+    assert not saves_only_themselves(Journal)  # save() overridden
+    pre_save.connect(audit, sender=CompanyDepartmentTeam)
+    try:
+        assert not saves_only_themselves(CompanyDepartmentTeam)
+    finally:
+        pre_save.disconnect(audit, sender=CompanyDepartmentTeam)
+    assert saves_only_themselves(CompanyDepartmentTeam)

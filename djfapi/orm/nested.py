@@ -116,8 +116,12 @@ def _create_items(
 ) -> None:
     assert f.nested is not None
     column = _parent_column(f)
-    for index, item in enumerate(items):
+    created = [
         writing.create(f.nested, item, context, values={column: parent.pk}, loc=(*loc, index))
+        for index, item in enumerate(items)
+    ]
+    if context.created is not None:
+        context.created[(id(parent), f.name)] = created
 
 
 def _sync_items(

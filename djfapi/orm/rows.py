@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property, lru_cache
@@ -31,6 +31,7 @@ from djfapi.orm.many import relation
 from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
 from djfapi.orm.plain import column_type, field_is_plain, keys_in_order, list_of, plain_schema, value_matches
 from djfapi.orm.plan import default_ordering, nested_limit
+from djfapi.orm.side_effects import saves_only_themselves
 from djfapi.orm.statements import read_children
 
 PK = "pk"
@@ -121,7 +122,9 @@ class ValuesReader:
         keys = [row[self._key] for row in rows]
         return dict(zip(keys, self._shape(rows, None), strict=True))
 
-    def read_written(self, instances: Sequence[models.Model]) -> list[dict[str, Any]] | None:
+    def read_written(
+        self, instances: Sequence[models.Model], created: Mapping[tuple[int, str], list[models.Model]] | None = None
+    ) -> list[dict[str, Any]] | None:
         """Rows just written, as schema-keyed dicts, without reading them again; None when it cannot.
 
         The instances hold what was written (defaults, ``auto_now`` and ``save()``'s own
@@ -130,6 +133,11 @@ class ValuesReader:
         than these may belong to them. None — read the rows instead — when a column is not
         one of the model's own plain columns, or an instance does not hold its value
         (deferred, or an expression the database evaluates).
+
+        ``created``: the instances are new, and these are the nested rows the request
+        created under each (by ``id()`` of the parent instance and field name; a list
+        not named is empty). Such a list is answered from them too where nothing else
+        can have added a row (``_known_children``).
         """
         columns = self._own_columns
         if columns is None:
@@ -146,7 +154,39 @@ class ValuesReader:
                 row[lookup] = value
             row.setdefault(self._key, instance.pk)
             rows.append(row)
-        return self._shape(rows, None)
+        known = self._known_children(instances, created) if created is not None else {}
+        return self._shape(rows, None, known)
+
+    def _known_children(
+        self, parents: Sequence[models.Model], created: Mapping[tuple[int, str], list[models.Model]]
+    ) -> dict[str, dict[Any, list[dict[str, Any]]]]:
+        """The nested lists of new ``parents`` that are exactly what the request created in them.
+
+        Only lists ordered by a primary key Python orders as the database does (a UUID, an
+        integer), of rows whose own columns can be answered as written and whose default
+        manager shows every row, and only when saving neither the parents nor the children
+        can add rows behind djfapi's back (``djfapi.orm.side_effects``). Every other list
+        is read.
+        """
+        if not saves_only_themselves(self.model):
+            return {}
+        known = {}
+        for nested in self.nested:
+            child = nested.reader
+            if nested.flatten or nested.ordering != (PK,) or not _orders_like_database(child.model):
+                continue
+            if not saves_only_themselves(child.model) or child.model._default_manager.all().query.where:
+                continue  # a row could be added behind djfapi's back, or a created one not be shown
+            grouped: dict[Any, list[dict[str, Any]]] = {}
+            for parent in parents:
+                rows = sorted(created.get((id(parent), nested.name), []), key=_primary_key)
+                shaped = child.read_written(rows[: nested.limit] if nested.limit is not None else rows)
+                if shaped is None:
+                    break
+                grouped[parent.pk] = shaped
+            else:
+                known[nested.name] = grouped
+        return known
 
     @cached_property
     def _own_columns(self) -> tuple[tuple[str, models.Field[Any, Any], type], ...] | None:
@@ -179,14 +219,23 @@ class ValuesReader:
             budget.take(len(rows))
         return rows
 
-    def _shape(self, rows: list[dict[str, Any]], budget: RowBudget | None) -> list[dict[str, Any]]:
-        """The rows as items, their nested lists read and attached. Rows whose keys are the
-        schema's names become the items themselves (see ``_as_read``)."""
+    def _shape(
+        self,
+        rows: list[dict[str, Any]],
+        budget: RowBudget | None,
+        known: Mapping[str, dict[Any, list[dict[str, Any]]]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The rows as items, their nested lists read (unless ``known``) and attached. Rows whose
+        keys are the schema's names become the items themselves (see ``_as_read``)."""
         if not rows:
             return []
         key = self._key
         keys = [row[key] for row in rows]
-        children = {nested.name: nested.reader._children(nested, keys, budget) for nested in self.nested}
+        known = known or {}
+        children = {
+            nested.name: known[nested.name] if nested.name in known else nested.reader._children(nested, keys, budget)
+            for nested in self.nested
+        }
         names = self._as_read
         if names is not None:
             extras = [name for name in rows[0] if name not in names]
@@ -242,6 +291,15 @@ class ValuesReader:
         first = children.annotate(_djfapi_rank=rank).filter(_djfapi_rank__lte=nested.limit)
         capped = self.model._default_manager.filter(pk__in=first.values(PK)).order_by(*nested.ordering)
         return _fetch(capped.values(*columns), budget)
+
+
+def _primary_key(instance: models.Model) -> Any:
+    return instance.pk
+
+
+def _orders_like_database(model: type[models.Model]) -> bool:
+    """Python sorts the primary keys of ``model`` as the database does (no collation involved)."""
+    return isinstance(model._meta.pk, models.UUIDField | models.IntegerField)
 
 
 def _own_columns(reader: ValuesReader) -> tuple[tuple[str, models.Field[Any, Any], type], ...] | None:

@@ -54,6 +54,8 @@ class WriteContext:
     owners: Mapping[type[models.Model], models.Field] = field(default_factory=dict)
     #: Which of some primary keys of a model the caller may reference (many-to-many ids).
     visible_references: many.VisibleReferences | None = None
+    #: Where given, the nested rows a create writes, by (id of the parent instance, field name).
+    created: dict[tuple[int, str], list[models.Model]] | None = None
 
 
 def check_write_mapping(

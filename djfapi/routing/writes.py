@@ -14,6 +14,7 @@ then sees that the object changed and gets a 412.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,11 @@ from djfapi.routing.hooks import WriteEvent, snapshot
 from djfapi.routing.responses import object_body, render_list, render_object
 
 
-def _written(ctx: RequestContext, instances: Sequence[models.Model]) -> list[dict[str, Any]]:
+def _written(
+    ctx: RequestContext,
+    instances: Sequence[models.Model],
+    created: dict[tuple[int, str], list[models.Model]] | None = None,
+) -> list[dict[str, Any]]:
     """The written rows as the read schema shows them, in the order of ``instances``.
 
     Where the schema is read as plain data (``djfapi.orm.rows``) and no hook of the
@@ -43,11 +48,12 @@ def _written(ctx: RequestContext, instances: Sequence[models.Model]) -> list[dic
     write. Otherwise they are read again by primary key alone: the caller just wrote the
     rows, and a filter such as "companies I own" may not match them yet (a company
     created a moment ago has no owner). Inside the write's transaction; rendered after
-    it, so the SQLite writer's turn is not spent on JSON.
+    it, so the SQLite writer's turn is not spent on JSON. ``created``: the instances are
+    new, with the nested rows the request created under them (``ValuesReader.read_written``).
     """
     node = ctx.node
     if node.get_reader is not None and not node.hooks:
-        written = node.get_reader.read_written(instances)
+        written = node.get_reader.read_written(instances, created)
         if written is not None:
             return written
     pks = [instance.pk for instance in instances]
@@ -77,6 +83,7 @@ def _create_one(
     loc: tuple[str | int, ...],
     *,
     dry_run: bool,
+    context: writing.WriteContext,
 ) -> models.Model:
     node = ctx.node
     assert node.create_mapping is not None
@@ -84,9 +91,7 @@ def _create_one(
     def before_save(instance: models.Model) -> None:
         node.hooks.run("before_create", WriteEvent("create", instance, ctx.access, ctx.ids, body, dry_run=dry_run))
 
-    instance = writing.create(
-        node.create_mapping, body, ctx.write_context(), values=values, loc=loc, before_save=before_save
-    )
+    instance = writing.create(node.create_mapping, body, context, values=values, loc=loc, before_save=before_save)
     node.hooks.run("after_create", WriteEvent("create", instance, ctx.access, ctx.ids, body, dry_run=dry_run))
     return instance
 
@@ -121,13 +126,16 @@ def create_row(
         if node.parent is not None:
             queries.require_parent(node, ctx.access, ctx.ids)
             values[node.parent_field.attname] = ctx.parent_id
+        created: dict[tuple[int, str], list[models.Model]] = {}
+        context = dataclasses.replace(ctx.write_context(), created=created)
         if isinstance(body, pydantic.BaseModel):
-            instances = [_create_one(ctx, body, values, ("body",), dry_run=dry_run)]
+            instances = [_create_one(ctx, body, values, ("body",), dry_run=dry_run, context=context)]
         else:
             instances = [
-                _create_one(ctx, item, values, ("body", index), dry_run=dry_run) for index, item in enumerate(body)
+                _create_one(ctx, item, values, ("body", index), dry_run=dry_run, context=context)
+                for index, item in enumerate(body)
             ]
-        written = _written(ctx, instances)
+        written = _written(ctx, instances, created)
     plain = _plain(node)
     if isinstance(body, pydantic.BaseModel):
         return render_object(node.get_mapping, written[0], ctx.access, status_code=201, plain=plain)

@@ -190,3 +190,22 @@ class Episode(models.Model):
     title = models.CharField(max_length=100)
 
     objects = ReleasedEpisodes()
+
+
+class Journal(models.Model):
+    """Its ``save()`` writes a first entry: rows a create did not write (``djfapi.orm.side_effects``)."""
+
+    tenant_id = models.CharField(max_length=64)
+    title = models.CharField(max_length=100)
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        creating = self._state.adding
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        if creating:
+            JournalEntry.objects.create(journal=self, text="opened")
+
+
+class JournalEntry(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    journal = models.ForeignKey(Journal, on_delete=models.CASCADE, related_name="entries")
+    text = models.CharField(max_length=100)
