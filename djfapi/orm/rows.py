@@ -271,19 +271,21 @@ class ValuesReader:
         counting first, if the capped rows might not fit the budget.
         """
         columns = tuple(self._selected(nested.parent_column))
-        children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
-        if nested.limit is None:
-            return _fetch(children.order_by(*nested.ordering).values(*columns), budget)
-        bound = len(keys) * nested.limit
-        if budget is None or bound <= budget.remaining:
+        limit = nested.limit
+        bound = len(keys) * limit if limit is not None else None
+        if limit is not None and bound is not None and (budget is None or bound <= budget.remaining):
             # the common case, a statement compiled once per shape (djfapi.orm.statements)
             rows = read_children(self.model, nested.parent_column, keys, nested.ordering, columns, bound + 1)
             if len(rows) <= bound:  # every child of these parents: keep the first ones of each
-                kept = _first_per_parent(rows, nested.parent_column, nested.limit)
+                kept = _first_per_parent(rows, nested.parent_column, limit)
                 if budget is not None:
                     budget.take(len(kept))
                 return kept
-        elif budget is not None:
+        # Built only here: a queryset costs more to build than the common case's whole read.
+        children = self.model._default_manager.filter(**{f"{nested.parent_column}__in": keys})
+        if nested.limit is None:
+            return _fetch(children.order_by(*nested.ordering).values(*columns), budget)
+        if bound is not None and budget is not None and bound > budget.remaining:
             _count_first(children, nested, budget)
         rank = Window(RowNumber(), partition_by=[F(nested.parent_column)], order_by=_order(nested.ordering))
         # Picked in a subquery: the outer query stays a plain one (Django's values() over a
