@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.transaction import TransactionManagementError
 from fastapi.testclient import TestClient
 
 from djfapi import BaseModel
@@ -41,6 +43,11 @@ OTHER_HEADERS = auth(tenant=OTHER_TENANT, scopes=["tests.chain.read"])
 class BookOut(BaseModel):
     id: int
     title: str
+
+
+class BookWrite(BaseModel):
+    title: str
+    isbn: str
 
 
 class ShelfOut(BaseModel):
@@ -228,9 +235,10 @@ def test_a_probe_that_lands_anywhere_but_one_equality_gives_no_template(db: None
     compared = Book.objects.filter(pk__gt=probe).query
     once = Book.objects.filter(pk=probe).query
 
-    assert build_template(twice, [probe]) is None
-    assert build_template(compared, [probe]) is None
-    assert build_template(once, [probe]) is not None
+    key = [Book._meta.pk]
+    assert build_template(twice, key, [probe]) is None
+    assert build_template(compared, key, [probe]) is None
+    assert build_template(once, key, [probe]) is not None
 
 
 def test_probes_fit_the_key_types_djfapi_fills() -> None:
@@ -238,3 +246,119 @@ def test_probes_fit_the_key_types_djfapi_fills() -> None:
     assert isinstance(probe_for(Book._meta.pk), int) and probe_for(Book._meta.pk) < 0
     assert probe_for(Shelf._meta.pk).startswith("djfapi-probe-")
     assert probe_for(CompanyDepartment._meta.get_field("budget")) is None  # a decimal key is not filled
+
+
+@pytest.mark.parametrize(
+    ("shelf", "book", "expected"),
+    [
+        ("A", "A", True),
+        ("B", "A", False),  # the book is not on that shelf
+        ("A", "B", False),  # another tenant's book
+        ("A", 999_999, False),  # no such book
+        ("A", 2**70, False),  # beyond the column's range: no row, not a database error
+        ("A", -(2**70), False),
+    ],
+)
+def test_exists_from_the_compiled_statement_answers_as_the_orm_does(
+    shelves: dict[str, Book],
+    shelf: str,
+    book: Any,
+    expected: bool,
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    books = _library().children[0]
+    access = _access(TENANT)
+    pk = shelves[book].pk if isinstance(book, str) else book
+    for _ in range(2):  # warm: the template, then its statement on this connection
+        queries.exists_in_chain(books, access, {"shelf_id": "A"}, shelves["A"].pk)
+
+    with django_assert_num_queries(1 if abs(pk) < 2**63 else 0):
+        found = queries.exists_in_chain(books, access, {"shelf_id": shelf}, pk)
+    queries._TEMPLATES.clear()
+    fresh = queries.rows_in_chain(books, access, {"shelf_id": shelf}, pk=pk).exists()
+
+    assert found is fresh is expected
+
+
+def test_a_create_under_another_tenants_parent_is_refused_once_warm(
+    shelves: dict[str, Book], shared_connection: None
+) -> None:
+    """``require_parent`` through the compiled statement: the warm path still says 404."""
+    writable = SecurityScopes(get=READ, post=READ, delete=READ)
+    books = DjangoRouterSchema(name="books", model=Book, get=BookOut, create=BookWrite, security_scopes=writable)
+    tree = DjangoRouterSchema(
+        name="shelves", model=Shelf, get=ShelfOut, children=[books], security=JWTToken(), security_scopes=SCOPES
+    )
+    with make_client(tree) as client:
+        for number in range(3):
+            created = client.post("/shelves/A/books", json={"title": "t", "isbn": f"n{number}"}, headers=HEADERS)
+            assert created.status_code == 201, created.text
+        refused = client.post("/shelves/A/books", json={"title": "t", "isbn": "x"}, headers=OTHER_HEADERS)
+        missing = client.post("/shelves/Z/books", json={"title": "t", "isbn": "y"}, headers=HEADERS)
+
+    assert refused.status_code == missing.status_code == 404
+    assert not Book.objects.filter(isbn__in=["x", "y"]).exists()
+
+
+def test_values_and_instances_from_compiled_statements_match_the_orm(
+    shelves: dict[str, Book],
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    books = _library().children[0]
+    access = _access(TENANT)
+    mine = shelves["A"]
+    for _ in range(3):  # the template, then each read's statement on this connection
+        queries.values_in_chain(books, access, {"shelf_id": "A"}, mine.pk, ["id", "title", "pages"], 5)
+        queries.object_in_chain(books, access, {"shelf_id": "A"}, mine.pk)
+
+    for shelf, pk in (("A", mine.pk), ("A", shelves["B"].pk), ("B", mine.pk), ("A", 2**70)):
+        ids = {"shelf_id": shelf}
+        with django_assert_num_queries(1 if pk < 2**63 else 0):
+            rows = queries.values_in_chain(books, access, ids, pk, ["id", "title", "pages"], 5)
+        with django_assert_num_queries(1 if pk < 2**63 else 0):
+            found = queries.object_in_chain(books, access, ids, pk)
+        fresh = queries.rows_in_chain(books, access, ids, pk=pk)
+        assert rows == list(fresh.values("id", "title", "pages")[:5])
+        assert found == (fresh.first() if pk < 2**63 else None)
+
+    found = queries.object_in_chain(books, access, {"shelf_id": "A"}, mine.pk)
+    assert found is not None
+    assert (found.pk, found.title, found.shelf_id, found.pages) == (mine.pk, "A book", "A", 1)
+    assert not found._state.adding
+    assert found._state.db == "default"
+    found.title = "saved"
+    found.save(update_fields=["title"])  # a loaded instance: an UPDATE, not an INSERT
+    assert Book.objects.get(pk=mine.pk).title == "saved"
+
+
+def test_a_locking_read_outside_a_transaction_is_left_to_the_orm(transactional_db: None) -> None:
+    shelf = Shelf.objects.create(code="A", tenant_id=TENANT, name="A")
+    book = Book.objects.create(shelf=shelf, title="t", isbn="i", pages=1)
+    books = _library().children[0]
+    access = _access(TENANT)
+    for _ in range(2):
+        assert queries.object_in_chain(books, access, {"shelf_id": "A"}, book.pk) == book
+
+    with transaction.atomic():
+        assert queries.object_in_chain(books, access, {"shelf_id": "A"}, book.pk, lock=True) == book
+    if connection.features.has_select_for_update:
+        with pytest.raises(TransactionManagementError):  # as Django says, not a silently unlocked row
+            queries.object_in_chain(books, access, {"shelf_id": "A"}, book.pk, lock=True)
+    else:
+        assert queries.object_in_chain(books, access, {"shelf_id": "A"}, book.pk, lock=True) == book
+
+
+@pytest.mark.postgresql
+def test_the_compiled_instance_read_locks_the_row_on_postgresql(
+    shelves: dict[str, Book],
+    django_assert_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    books = _library().children[0]
+    access = _access(TENANT)
+    for _ in range(2):
+        queries.object_in_chain(books, access, {"shelf_id": "A"}, shelves["A"].pk, lock=True)
+
+    with django_assert_num_queries(1) as captured:
+        queries.object_in_chain(books, access, {"shelf_id": "A"}, shelves["A"].pk, lock=True)
+
+    assert "FOR UPDATE" in captured.captured_queries[0]["sql"]

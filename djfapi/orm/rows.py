@@ -212,6 +212,15 @@ class ValuesReader:
         """The ``values()`` names: the columns in order, then the key and ``extra`` where not among them."""
         return list(dict.fromkeys([*(lookup for _, lookup in self.columns), self._key, *extra]))
 
+    def selected(self) -> list[str]:
+        """What to read of each row for ``read_fetched``: ``values(*reader.selected())``."""
+        return self._selected()
+
+    def read_fetched(self, rows: list[dict[str, Any]], budget: RowBudget) -> list[dict[str, Any]]:
+        """``read`` of rows already fetched as ``values(*self.selected())[: budget.remaining + 1]``."""
+        budget.take(len(rows))
+        return self._shape(rows, budget)
+
     def _rows(self, queryset: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, Any]]:
         values = queryset.values(*self._selected())
         rows = list(values[: budget.remaining + 1] if budget is not None else values)

@@ -136,12 +136,14 @@ class _Subquery:
 _Entry = Union[_Value, _Node, _Subquery]  # noqa: UP007 - a runtime alias
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ChainTemplate:
-    """A built chain query and where each id goes."""
+    """A built chain query and where each id goes (``fields``/``probes``: the key column of each id)."""
 
     query: Query
     children: dict[int, _Entry]
+    fields: tuple[models.Field[Any, Any], ...]
+    probes: tuple[Any, ...]
 
     def fill(self, values: Sequence[Any]) -> Query:
         query = self.query.clone()  # clones the WhereNodes; lookups are shared, and replaced where filled
@@ -197,13 +199,15 @@ def probe_for(field: models.Field) -> Any:
     return None
 
 
-def build_template(query: Query, probes: Sequence[Any]) -> ChainTemplate | None:
+def build_template(
+    query: Query, fields: Sequence[models.Field[Any, Any]], probes: Sequence[Any]
+) -> ChainTemplate | None:
     """The template of ``query`` (built with ``probes`` as its ids), if each probe landed once in an ``Exact``."""
     found = [0] * len(probes)
     children = _locate(query.where, probes, found)
     if any(count != 1 for count in found):
         return None
-    return ChainTemplate(query, children)
+    return ChainTemplate(query, children, tuple(fields), tuple(probes))
 
 
 class _Unknown:

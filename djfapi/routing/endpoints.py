@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections, models
+from django.db import models
 from django.db.models import QuerySet
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from djfapi.orm.rows import RowBudget, TooManyRows, count_rows
 from djfapi.orm.selection import parse_fields
 from djfapi.orm.visibility import require_readable
 from djfapi.ratelimit import RouteLimits, limiter
-from djfapi.routing import queries
+from djfapi.routing import chain_statements, queries
 from djfapi.routing.aggregate import AggregateFunction, AggregateValues
 from djfapi.routing.etags import is_not_modified
 from djfapi.routing.filters import CountAnnotation, ParsedFilters, annotate_counts
@@ -157,33 +157,21 @@ def signalled_endpoint(
     return limited_endpoint
 
 
-def _locked(queryset: QuerySet[Any]) -> QuerySet[Any]:
-    """Lock the row being written (a no-op on SQLite, which serialises writers anyway)."""
-    features = connections[queryset.db].features
-    if not features.has_select_for_update:
-        return queryset
-    return (
-        queryset.select_for_update(of=("self",)) if features.has_select_for_update_of else queryset.select_for_update()
-    )
-
-
-def _find(ctx: RequestContext, queryset: QuerySet[Any]) -> models.Model:
-    found = list(queryset[:1])  # filtered by primary key: no order needed (QuerySet.first() would add one)
-    if not found:
-        queries.raise_missing(ctx.node, ctx.access, ctx.ids)
-    return found[0]
-
-
 def find_object(ctx: RequestContext, plan: QueryPlan | None = None, *, lock: bool = False) -> models.Model:
     """The object of an item route, through every row filter up the tree (404 when hidden).
 
     ``plan`` reads what the response shows along with it; ``lock`` locks the row for the
     rest of the transaction (on databases that can), so concurrent writers serialise.
     """
-    rows = queries.rows_in_chain(ctx.node, ctx.access, ctx.ids, pk=ctx.object_id)
-    if plan is not None:
-        rows = plan.apply(rows)
-    return _find(ctx, _locked(rows) if lock else rows)
+    if plan is None:
+        found = queries.object_in_chain(ctx.node, ctx.access, ctx.ids, ctx.object_id, lock=lock)
+    else:
+        rows = plan.apply(queries.rows_in_chain(ctx.node, ctx.access, ctx.ids, pk=ctx.object_id))
+        first = list((chain_statements.locked(rows) if lock else rows)[:1])  # filtered by primary key: no order needed
+        found = first[0] if first else None
+    if found is None:
+        queries.raise_missing(ctx.node, ctx.access, ctx.ids)
+    return found
 
 
 def _filtered_rows(
@@ -368,7 +356,11 @@ def get_row(ctx: RequestContext, *, if_none_match: str | None = None, fields: st
     budget = RowBudget(max_response_rows())
     try:
         if shown.reader is not None:
-            found = shown.reader.read(queries.rows_in_chain(node, ctx.access, ctx.ids, pk=ctx.object_id), budget)
+            reader = shown.reader
+            rows = queries.values_in_chain(
+                node, ctx.access, ctx.ids, ctx.object_id, reader.selected(), budget.remaining + 1
+            )
+            found = reader.read_fetched(rows, budget)
             if not found:
                 queries.raise_missing(node, ctx.access, ctx.ids)
             data = found[0]

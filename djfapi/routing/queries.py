@@ -9,16 +9,16 @@ round trip, not three, and any ``Q`` a user writes composes without rewriting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q, QuerySet
 
 from djfapi.conf import TENANT_FIELD
 from djfapi.errors import NotFound
 from djfapi.orm.writing import owner_value
-from djfapi.routing import chain_templates
+from djfapi.routing import chain_statements, chain_templates
 from djfapi.schemas.access import Access
 
 if TYPE_CHECKING:
@@ -80,6 +80,49 @@ def rows_in_chain(
     chained filters would. A shape asked for again is not built again: see
     ``chain_templates`` (same SQL, ids filled in).
     """
+    return _chain(node, access, ids, pk)[0]
+
+
+def exists_in_chain(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any], pk: Any) -> bool:
+    """Whether ``rows_in_chain(node, access, ids, pk=pk)`` holds a row (``chain_statements``)."""
+    rows, template, values = _chain(node, access, ids, pk)
+    if template is not None:
+        found = chain_statements.exists(template, rows, connections[rows.db], values)
+        if found is not None:
+            return found
+    return rows.exists()
+
+
+def values_in_chain(
+    node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any], pk: Any, columns: Sequence[str], stop: int
+) -> list[dict[str, Any]]:
+    """``rows_in_chain(node, access, ids, pk=pk).values(*columns)[:stop]`` as a list (``chain_statements``)."""
+    rows, template, values = _chain(node, access, ids, pk)
+    if template is not None:
+        found = chain_statements.values(template, rows, connections[rows.db], values, tuple(columns), stop)
+        if found is not None:
+            return found
+    return list(rows.values(*columns)[:stop])
+
+
+def object_in_chain(
+    node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any], pk: Any, *, lock: bool = False
+) -> models.Model | None:
+    """Row ``pk`` of ``rows_in_chain`` as an instance (None if hidden or missing), locked for the rest of the
+    transaction if asked, on databases that can (``chain_statements``)."""
+    rows, template, values = _chain(node, access, ids, pk)
+    if template is not None:
+        found = chain_statements.instance(template, rows, connections[rows.db], values, lock=lock)
+        if found is not None:
+            return found[0]
+    first = list((chain_statements.locked(rows) if lock else rows)[:1])  # filtered by primary key: no order needed
+    return first[0] if first else None
+
+
+def _chain(
+    node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any], pk: Any
+) -> tuple[QuerySet[Any], chain_templates.ChainTemplate | None, list[Any]]:
+    """The chain's rows, and the template they were filled from with its values (if one was used)."""
     with_pk = pk is not _ANY
     levels = [node, *reversed(node.ancestors)]  # from the node up to the root
     filters = [_visible(level, access) for level in levels]
@@ -88,9 +131,10 @@ def rows_in_chain(
     if template is not None:
         rows = _plain_rows(levels)
         if rows is not None:
-            rows.query = template.fill(values if with_pk else values[1:])
-            return rows
-    return node.model._default_manager.filter(_in_chain(levels, filters, values, 0, with_pk))
+            used = values if with_pk else values[1:]
+            rows.query = template.fill(used)
+            return rows, template, used
+    return node.model._default_manager.filter(_in_chain(levels, filters, values, 0, with_pk)), None, values
 
 
 def _plain_rows(levels: list[DjangoRouterSchema]) -> QuerySet[Any] | None:
@@ -123,11 +167,13 @@ def _template(
     def build() -> chain_templates.ChainTemplate | None:
         if _plain_rows(levels) is None:
             return None
-        probes = [chain_templates.probe_for(level.model._meta.pk) for level in levels]
+        fields = [level.model._meta.pk for level in levels]
+        probes = [chain_templates.probe_for(field) for field in fields]
         if any(probe is None for probe in probes):
             return None
         rows = levels[0].model._default_manager.filter(_in_chain(levels, filters, probes, 0, with_pk))
-        return chain_templates.build_template(rows.query, probes if with_pk else probes[1:])
+        first = 0 if with_pk else 1
+        return chain_templates.build_template(rows.query, fields[first:], probes[first:])
 
     return _TEMPLATES.get((levels[0], with_pk, tuple(keys)), build)
 
@@ -161,7 +207,7 @@ def require_parent(node: DjangoRouterSchema, access: Access | None, ids: Mapping
     parent = node.parent
     if parent is None:
         return
-    if rows_in_chain(parent, access, ids, pk=ids[parent.id_name]).exists():
+    if exists_in_chain(parent, access, ids, ids[parent.id_name]):
         return
     raise_missing(parent, access, ids)
 
@@ -169,6 +215,6 @@ def require_parent(node: DjangoRouterSchema, access: Access | None, ids: Mapping
 def raise_missing(node: DjangoRouterSchema, access: Access | None, ids: Mapping[str, Any]) -> NoReturn:
     """Called when ``node``'s row in ``ids`` was not found: blame the highest missing level."""
     for ancestor in node.ancestors:
-        if not rows_in_chain(ancestor, access, ids, pk=ids[ancestor.id_name]).exists():
+        if not exists_in_chain(ancestor, access, ids, ids[ancestor.id_name]):
             raise NotFound.for_model(ancestor.model)
     raise NotFound.for_model(node.model)
