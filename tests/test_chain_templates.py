@@ -31,6 +31,8 @@ from djfapi.security.jwt import JWTToken
 from testproject.business.models import Company, CompanyDepartment, Employee
 from tests.helpers import OTHER_TENANT, TENANT, auth
 from tests.test_plan import make_client
+from tests.test_routes import BookOut, BookWrite, ShelfOut
+from tests.test_written_rows import EpisodeOut
 from tests.testapp import models as testapp
 from tests.testapp.models import Book, Episode, Playlist, Shelf
 
@@ -38,26 +40,6 @@ READ = ["tests.chain.read"]
 SCOPES = SecurityScopes(get=READ, delete=READ)
 HEADERS = auth(scopes=["tests.chain.read"])
 OTHER_HEADERS = auth(tenant=OTHER_TENANT, scopes=["tests.chain.read"])
-
-
-class BookOut(BaseModel):
-    id: int
-    title: str
-
-
-class BookWrite(BaseModel):
-    title: str
-    isbn: str
-
-
-class ShelfOut(BaseModel):
-    code: str
-    name: str
-
-
-class EpisodeOut(BaseModel):
-    id: int
-    title: str
 
 
 class PlaylistOut(BaseModel):
