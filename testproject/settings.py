@@ -130,9 +130,14 @@ DJFAPI = {
     "JWT_ISSUER": "testproject",
     "JWT_LEEWAY": 0,
 }
-# Worker threads of the generated endpoints per process (djfapi's default: 40).
+# Worker threads of the generated endpoints per process (djfapi's default: 40). On
+# SQLite every query runs inside this process, mostly holding the GIL: beyond a few
+# threads they only take turns at it, and 16 requests at once ran up to 1.6x faster
+# with 4 threads than with 40 (docs/deployment.md, "Worker threads").
 if os.environ.get("DJFAPI_THREADPOOL_SIZE"):
     DJFAPI["THREADPOOL_SIZE"] = int(os.environ["DJFAPI_THREADPOOL_SIZE"])
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DJFAPI["THREADPOOL_SIZE"] = 4
 # Read bounds (benchmarks compare them with unbounded reads): items per nested list per
 # object, and rows per response.
 for _name in ("NESTED_LIST_LIMIT", "MAX_RESPONSE_ROWS"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,9 +51,20 @@ def test_the_limit_comes_from_the_settings(settings: Any, shared_connection: Non
 
 
 def test_threadpool_size_is_a_setting(settings: Any) -> None:
-    assert threadpool_size() == 40
+    settings.DJFAPI = {key: value for key, value in settings.DJFAPI.items() if key != "THREADPOOL_SIZE"}
+    assert threadpool_size() == 40  # the library's default
     settings.DJFAPI = {**settings.DJFAPI, "THREADPOOL_SIZE": 3}
     assert threadpool_size() == 3
+
+
+def test_the_demo_runs_four_threads_on_sqlite_only() -> None:
+    """docs/deployment.md, "Worker threads": SQLite's queries hold the GIL, PostgreSQL's wait on the network."""
+    from testproject import settings as demo
+
+    expected = int(os.environ.get("DJFAPI_THREADPOOL_SIZE", 0)) or (
+        4 if demo.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else None
+    )
+    assert demo.DJFAPI.get("THREADPOOL_SIZE") == expected
 
 
 @pytest.mark.django_db(transaction=True)
