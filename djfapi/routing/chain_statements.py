@@ -30,9 +30,11 @@ from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.query import Query
 
-from djfapi.routing.chain_templates import MAX_SHAPES, ChainTemplate
+from djfapi.routing.chain_templates import ChainTemplate
 
 CACHE_ATTRIBUTE = "_djfapi_chain_statements"
+#: Statements kept per connection (each worker thread has its own): the cache starts again when full.
+MAX_STATEMENTS = 256
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def _statement(
     statements: dict[Any, ChainStatement | None] = connection.__dict__.setdefault(CACHE_ATTRIBUTE, {})
     key = (template, variant)
     if key not in statements:  # a connection belongs to one thread: no lock needed
-        if len(statements) >= MAX_SHAPES:
+        if len(statements) >= MAX_STATEMENTS:
             statements.clear()
         statement = ChainStatement.compile(template, query(), connection)
         if statement is not None and instances:
