@@ -29,6 +29,11 @@ djfapi's own per-request line (the testproject logs each request on ``djfapi.acc
 at INFO) and django-bolt's (``django_bolt`` at INFO) are off too, or they alone would
 pay for formatting and writing a log line; ``BENCH_ACCESS_LOG_LEVEL=INFO`` brings
 them back.
+
+The garbage collector: every contender runs with the interpreter's thresholds. The
+testproject raises its young threshold (``DJFAPI["GC_THRESHOLD"]``), which only djfapi's
+``create_app`` would apply; the tables compare frameworks, not collector settings.
+``BENCH_GC_THRESHOLD=N`` gives djfapi that threshold again.
 """
 
 from __future__ import annotations
@@ -111,3 +116,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
+
+DJFAPI = {key: value for key, value in base.DJFAPI.items() if key != "GC_THRESHOLD"}
+if os.environ.get("BENCH_GC_THRESHOLD"):
+    DJFAPI["GC_THRESHOLD"] = int(os.environ["BENCH_GC_THRESHOLD"])

@@ -55,10 +55,15 @@ def create_app(
     * Anything else is passed to ``FastAPI(...)`` (``title``, ``version``, ...).
 
     djfapi's error handlers are always installed, and its system checks run: errors stop
-    the start, warnings are logged on the ``djfapi`` logger.
+    the start, warnings are logged on the ``djfapi`` logger. ``DJFAPI["GC_THRESHOLD"]``,
+    when set, is applied to this process (``djfapi.ops.collector``).
     """
     _set_up_django(settings)
     _run_checks()
+
+    from djfapi.ops.collector import apply_gc_threshold
+
+    apply_gc_threshold()
 
     from djfapi.errors import install_error_handlers
     from djfapi.ops.docs import serve_docs

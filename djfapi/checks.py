@@ -97,6 +97,25 @@ def read_replica_messages(
     return messages
 
 
+@checks.register(TAG)
+def check_gc_threshold(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """djfapi.E003: a ``DJFAPI["GC_THRESHOLD"]`` that is no threshold, or would turn collection off."""
+    from djfapi.ops.collector import SETTING, threshold_problem
+
+    value = getattr(settings, "DJFAPI", {}).get(SETTING)
+    problem = threshold_problem(value) if value is not None else None
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            f'DJFAPI["{SETTING}"] {problem}.',
+            hint="Use one integer (the young generation's threshold, e.g. 10_000), or remove the key to keep the "
+            "interpreter's defaults.",
+            id="djfapi.E003",
+        )
+    ]
+
+
 @checks.register(TREES_TAG)
 def check_router_trees(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """djfapi.E001: a router tree that would not start (every definition-time check).

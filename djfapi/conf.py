@@ -7,6 +7,8 @@ Keys read so far: ``JWT_KEY`` (one key, or ``{kid: key}`` for rotation),
 ``PAGINATION`` (``default_limit``, ``max_limit``, ``max_offset``),
 ``EXACT_COUNT_BELOW`` (``?total=estimate`` counts exactly under this estimate, default 1000),
 ``THREADPOOL_SIZE`` (worker threads of generated endpoints per process, default 40),
+``GC_THRESHOLD`` (the garbage collector's young threshold, applied by ``create_app``;
+default: the interpreter's, see ``djfapi.ops.collector``),
 ``MAX_BODY_SIZE`` (bytes per request body of generated routes, default 1 MiB),
 ``MAX_NESTED_ITEMS`` (items per nested list in one write, default 1000),
 ``MAX_QUERY_LENGTH`` (bytes of a query string as sent, default 8 KiB),

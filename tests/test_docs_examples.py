@@ -8,6 +8,7 @@ transaction, and called with real tokens signed by the demo's key.
 from __future__ import annotations
 
 import datetime
+import gc
 import importlib.util
 import json
 import logging
@@ -31,10 +32,12 @@ from django.utils.module_loading import import_string
 from fastapi import FastAPI, Security
 from fastapi.testclient import TestClient
 
+from djfapi import checks
 from djfapi.checks import read_replica_messages
 from djfapi.errors import install_error_handlers
 from djfapi.live import listeners
 from djfapi.live.models import ChangeEvent
+from djfapi.ops.collector import apply_gc_threshold
 from djfapi.schemas import Access
 from djfapi.security.jwt import JWTToken
 from djfapi.utils.fastapi_django import request_signalling
@@ -440,6 +443,19 @@ def test_asgi_module_serves_health_request_ids_and_the_api(connect: Any) -> None
 def _pem(key: rsa.RSAPrivateKey) -> str:
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return public.decode()
+
+
+def test_settings_raise_the_collectors_young_threshold(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    monkeypatch.setenv("JWT_PUBLIC_KEY_2026_11", "unused")
+    monkeypatch.setenv("JWT_PUBLIC_KEY_2026_05", "unused")
+    settings.DJFAPI = load("deployment/settings", fresh=True).DJFAPI
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert checks.check_gc_threshold() == []
+        assert apply_gc_threshold() == (10_000, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_settings_rotate_keys_by_kid(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:

@@ -86,6 +86,7 @@ async def collections() -> dict[str, Any]:
     oldest = gc.get_objects(2)
     kinds = counting.Counter(type(item).__qualname__ for item in oldest)
     return {
+        "threshold": gc.get_threshold(),
         "count": gc.get_count(),
         "stats": gc.get_stats(),
         "sizes": [len(gc.get_objects(generation)) for generation in range(3)],
@@ -96,16 +97,15 @@ async def collections() -> dict[str, Any]:
 app.add_api_route("/bench/live/gc", collections, methods=["GET"], include_in_schema=False)
 
 
-def _tune_collector() -> None:
-    """``BENCH_GC_FREEZE=1``: ``gc.freeze()`` once the app is loaded; ``BENCH_GC_THRESHOLD=a,b,c``: thresholds."""
+def _freeze() -> None:
+    """``BENCH_GC_FREEZE=1``: ``gc.freeze()`` once the app is loaded (the collector's thresholds are the
+    demo's ``DJFAPI["GC_THRESHOLD"]``: ``DJFAPI_GC_THRESHOLD=N`` or ``=default`` changes them)."""
     import gc
     import os
 
-    if os.environ.get("BENCH_GC_THRESHOLD"):
-        gc.set_threshold(*(int(part) for part in os.environ["BENCH_GC_THRESHOLD"].split(",")))
     if os.environ.get("BENCH_GC_FREEZE"):
         gc.collect()
         gc.freeze()
 
 
-_tune_collector()
+_freeze()

@@ -9,6 +9,10 @@ root::
     python -m benchmarks.live scale --quick          # 200 subscribers, 20 users, 4 tenants, 100 writes
     python -m benchmarks.live scale --runs 3         # three runs (fresh database and server each), medians
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/djfapi_livebench python -m benchmarks.live scale
+    DJFAPI_GC_THRESHOLD=default python -m benchmarks.live scale   # the interpreter's collector thresholds
+
+The server runs the demo's settings, and so the demo's ``DJFAPI["GC_THRESHOLD"]``
+(10,000; see ``djfapi.ops.collector``); the report names the thresholds in effect.
 
 The population (``benchmarks.live.seeding``): user ``n`` belongs to tenant ``n % 10``
 and owns one company there. Every third user subscribes with the ``own`` scope
@@ -59,6 +63,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from benchmarks.config import WORK_DIR, ensure_work_dir
 from benchmarks.live import harness
@@ -251,8 +257,6 @@ async def run_phase(
     expected = {id(s): sum(1 for e in events if _visible(user, e)) for s, user in zip(subscribers, owners, strict=True)}
     await harness.wait_delivered(subscribers, lambda s: expected[id(s)], args.deadline)
     if os.environ.get("BENCH_GC_DUMP") and label == "loaded":
-        import httpx
-
         (WORK_DIR / "live-scale-gc.json").write_text(httpx.get(f"{server.url}/bench/live/gc", timeout=60).text)
     cpu, seconds = CpuSample.take(server) - cpu, time.monotonic() - started
     if profiler is not None:
@@ -332,6 +336,7 @@ class RunResult:
     phases: dict[str, PhaseResult]
     memory_kb: dict[str, int]
     server_log_problems: list[str]
+    gc_threshold: list[int] = field(default_factory=list)  # the server's collector thresholds
 
     @property
     def loaded(self) -> PhaseResult:
@@ -370,6 +375,7 @@ def run_once(args: argparse.Namespace) -> RunResult:
         users = population(database, args.tenants, args.users)
         with Server(database, log_path, APP, env=env) as server:
             rss_start = server.memory_kb("VmRSS")
+            threshold = httpx.get(f"{server.url}/bench/live/gc", timeout=60).json()["threshold"]
             phases = asyncio.run(run_phases(server, users, args))
         problems = harness.log_problems(server.log())
     loaded = phases["loaded"].memory_kb
@@ -382,7 +388,7 @@ def run_once(args: argparse.Namespace) -> RunResult:
     }
     options = {key: value for key, value in vars(args).items() if key != "quick"}
     host = {**machine(), "load_before": load_before, "load_after": os.getloadavg()[0]}
-    return RunResult(database.vendor, options, host, phases, memory, problems)
+    return RunResult(database.vendor, options, host, phases, memory, problems, threshold)
 
 
 # -- the report --------------------------------------------------------------------------
@@ -398,7 +404,7 @@ def report(result: RunResult) -> str:
         f"subscribers over {options['users']} users ({own} own) and {options['tenants']} tenants; "
         f"{options['writes']} writes at {options['rate']:g}/s (3 PATCH : 1 POST)",
         f"machine: {m['nproc']} CPUs, {m['cpu']}, Python {m['python']}; load average {m['load_before']:.2f} before, "
-        f"{m['load_after']:.2f} after",
+        f"{m['load_after']:.2f} after; server's garbage collector thresholds {tuple(result.gc_threshold)}",
         "",
         f"deliveries: {d.delivered}/{d.expected}, missing {d.missing}, duplicates {d.duplicates}, unexpected "
         f"{d.unexpected}, out of order {d.out_of_order}, failed subscribers {d.failed_subscribers} "

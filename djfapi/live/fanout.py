@@ -83,6 +83,8 @@ class Group:
         self.failure: BaseException | None = None
         self.version = 0
         self._waiters: set[asyncio.Future[None]] = set()
+        self._alarm: asyncio.Handle | None = None  # rings at the earliest of the waiters' timeouts
+        self._alarm_at = 0.0  # (uvloop's timer handles do not tell when they ring)
 
     def relevant(self, events: Sequence[Event]) -> list[Event]:
         """The events under this group's path."""
@@ -128,32 +130,52 @@ class Group:
 
     def wake(self) -> None:
         self.version += 1
+        if self._alarm is not None:  # the woken streams set it again, for their own timeouts
+            self._alarm.cancel()
+            self._alarm = None
+        self._release()
+
+    def waiter(self, version: int, timeout: float) -> asyncio.Future[None] | None:
+        """A future done when the group wakes after ``version`` or ``timeout`` seconds pass, whichever
+        is first; None when it woke already or the timeout is over. Give it back with ``forget``.
+
+        Waiting is what the feed does most: a thousand streams wait again after every event
+        that reaches them, and whatever lives across a wait outlives the garbage collector's
+        young generations, so that the full collections, each a pause of every stream in the
+        process, come the sooner the more a wait allocates. A wait is therefore one bare
+        future, and the group's streams share one timer, set for the earliest of their
+        timeouts: when it rings, every waiter wakes and those not yet due wait again.
+        """
+        if self.version != version:
+            return None
+        if timeout <= 0:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.add(waiter)
+        if self._alarm is None or deadline < self._alarm_at:
+            if self._alarm is not None:
+                self._alarm.cancel()
+            self._alarm, self._alarm_at = loop.call_at(deadline, self._ring), deadline
+        return waiter
+
+    def forget(self, waiter: asyncio.Future[None]) -> None:
+        """A stream stopped waiting (woken, or cancelled while waiting)."""
+        self._waiters.discard(waiter)
+        if not self._waiters and self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self._release()
+
+    def _release(self) -> None:
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-
-    async def wait(self, version: int, timeout: float) -> bool:
-        """Wait until the group wakes after ``version`` (True) or ``timeout`` passes (False).
-
-        A bare future and a timer per wait, not a task: a thousand idle streams are a
-        thousand of these, and the fewer objects each holds, the shorter the garbage
-        collector's pauses.
-        """
-        if self.version != version:
-            return True
-        if timeout <= 0:
-            return False
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.add(waiter)
-        timer = loop.call_later(timeout, _release, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiters.discard(waiter)
-        return self.version != version
 
 
 class Fanout:
@@ -303,11 +325,6 @@ class CatchUp:
                         future.set_exception(outcome)
                     else:
                         future.set_result(outcome[event_id])
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _retrieved(future: asyncio.Future[Verdict]) -> None:

@@ -24,7 +24,7 @@ def retention() -> float:
     return float(setting("LIVE_RETENTION", DEFAULT_RETENTION))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """An outbox row, detached from the ORM (shared by every stream of a process)."""
 

@@ -245,24 +245,36 @@ class Stream:
                 raise group.failure
             version = group.version
             if not self._up_to_date(group):
-                events, reached = await hub.events_after(self.position, self.label, PAGE, through=group.through)
-                if self.origin is not None:
-                    origin = self.origin
-                    events = [event for event in events if not origin.is_history(event.id)]
-                    if reached >= origin.through:
-                        self.origin = None  # past what was history: nothing more to skip
-                if events and await self._deliver(group, events, transport):
+                if await self._read_and_deliver(hub, group, transport):
                     next_ping = time.monotonic() + interval
-                self.position = max(self.position, reached)
                 continue
-            waits = [next_ping - time.monotonic()]
+            # Nothing made per pass lives across the wait (see ``Group.waiter``): no list here.
+            timeout = next_ping - time.monotonic()
             if self.deadline is not None:
-                waits.append(self.deadline - time.time())
-            moved = await group.wait(version, max(min(waits), 0.0))
+                timeout = min(timeout, self.deadline - time.time())
+            waiter = group.waiter(version, timeout)
+            if waiter is not None:
+                try:
+                    await waiter
+                finally:
+                    group.forget(waiter)
+            moved = group.version != version
             if not moved and time.monotonic() >= next_ping:
                 self._up_to_date(group)
                 await transport.send_ping(self.position)
                 next_ping = time.monotonic() + interval
+
+    async def _read_and_deliver(self, hub: Hub, group: Group, transport: Transport) -> int:
+        """Send the next page after the position; how many events were sent."""
+        events, reached = await hub.events_after(self.position, self.label, PAGE, through=group.through)
+        if self.origin is not None:
+            origin = self.origin
+            events = [event for event in events if not origin.is_history(event.id)]
+            if reached >= origin.through:
+                self.origin = None  # past what was history: nothing more to skip
+        sent = await self._deliver(group, events, transport) if events else 0
+        self.position = max(self.position, reached)
+        return sent
 
     def _up_to_date(self, group: Group) -> bool:
         """Whether nothing up to the group's position is left to send; moves past what was not for us."""

@@ -54,7 +54,7 @@ FLAGS_PER_QUERY = 32  # classes needing a subquery answered by one statement
 _FLAG = "_djfapi_live_{}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What to send for one event: ``frame`` (the event's JSON), or nothing."""
 
@@ -65,7 +65,7 @@ class Verdict:
 NOTHING = Verdict(None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """The events one group of identical subscribers needs verdicts for."""
 
@@ -98,7 +98,7 @@ def chain_rows(
     return rows.filter(**{f"{node.parent_field.name}__in": parent.values("pk")})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Class:
     """Groups whose row filters answered alike: one visibility verdict per event for all of them."""
 

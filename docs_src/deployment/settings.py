@@ -12,6 +12,7 @@ DJFAPI = {
     "JWT_LEEWAY": 30,  # seconds of clock skew
     "PAGINATION": {"default_limit": 100, "max_limit": 1000},  # per node: pagination_options
     "THREADPOOL_SIZE": 40,  # per process
+    "GC_THRESHOLD": 10_000,  # the garbage collector's young threshold, applied by create_app
     "MAX_BODY_SIZE": 1024 * 1024,  # bytes per request body
     "MAX_QUERY_LENGTH": 8192,  # bytes per query string, as sent
     "MAX_QUERY_PARAMETERS": 100,  # fields per query string

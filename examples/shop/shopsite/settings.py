@@ -97,6 +97,10 @@ DJFAPI = {
     },
     # Rate-limit counters: in this process (one worker). With several, share them in Redis:
     # "RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0",
+    # The garbage collector's young threshold (700 by default), set by create_app: the
+    # product feed's waiting streams and requests in flight are freed before a collection
+    # sees them, so the full collections that pause the process come rarely.
+    "GC_THRESHOLD": 10_000,
 }
 
 # Past one process (djfapi's docs, "Past one process"). Behind a transaction-pooling

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 from django.core.checks import run_checks
 from django.core.management import call_command
@@ -43,3 +46,14 @@ def test_health_and_offline_docs(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/shops/{shop_id}/products/{product_id}/reviews/{review_id}" in paths
     assert "/shops/{shop_id}/products/subscribe" in paths
+
+
+def test_the_served_process_runs_the_collector_threshold_of_its_settings() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-c", "import gc, shopsite.asgi; print(gc.get_threshold()[0])"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "10000"
