@@ -102,7 +102,9 @@ def limited() -> Iterator[None]:
 def test_429s_are_counted_by_policy(client: TestClient, limited: None) -> None:
     quota = int(settings.DEMO_RATE_LIMITS["directory"].split("/")[0])
     before = sum(s.value for s in scrape(client)["djfapi_rate_limited"] if s.labels.get("policy") == "directory.get")
-    for _ in range(quota + 2):
-        client.get("/directory")
+    answers = [client.get("/directory").status_code for _ in range(quota + 2)]
     after = sum(s.value for s in scrape(client)["djfapi_rate_limited"] if s.labels.get("policy") == "directory.get")
-    assert after - before == 2
+    # Two refusals, or one when the loop straddles the quota's minute boundary (a new window opens).
+    refused = answers.count(429)
+    assert refused in (1, 2)
+    assert after - before == refused
