@@ -7,6 +7,8 @@ own timeout (its keep-alive), at the group's next event, and never after being c
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -18,8 +20,8 @@ def group() -> Group:
     return Group(companies, ("test", 1), None, {}, through=0)
 
 
-def run(coroutine_function) -> None:  # type: ignore[no-untyped-def]
-    asyncio.run(coroutine_function())
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
 
 
 def test_a_wait_is_refused_when_the_group_moved_on_or_the_time_is_up() -> None:

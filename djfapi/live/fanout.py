@@ -146,9 +146,7 @@ class Group:
         future, and the group's streams share one timer, set for the earliest of their
         timeouts: when it rings, every waiter wakes and those not yet due wait again.
         """
-        if self.version != version:
-            return None
-        if timeout <= 0:
+        if self.version != version or timeout <= 0:
             return None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
