@@ -13,7 +13,7 @@ from benchmarks.runner import Options
 
 PG_CONNECTIONS = ("persistent", "pool")  # as benchmarks.settings, which needs Django to import
 
-COMMANDS = ("run", "seed", "profile", "growth", "workers")
+COMMANDS = ("run", "seed", "profile", "growth", "row-counts", "workers")
 
 
 def _names(text: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     growth.add_argument("--runs", type=int, default=3, help="rounds; each class's figure is the median of its rounds")
     growth.add_argument("--requests", type=int, default=30, help="timed requests per class and round")
     growth.add_argument("--without-advised-indexes", action="store_true", help="drop the demo's advised indexes")
+    counts = sub.add_parser("row-counts", help="single-row write costs with and without a row counter (djfapi.counts)")
+    counts.add_argument("--rounds", type=int, default=3, help="rounds; each figure is the median of its rounds")
+    counts.add_argument("--writes", type=int, default=500, help="timed writes of each kind per round and side")
     workers = sub.add_parser("workers", help="djfapi's read workloads with 1 and 2 uvicorn workers")
     workers.add_argument(
         "--workloads", type=lambda t: _names(t, workloads, "workload"), default=("W1", "W2", "W3", "W6")
@@ -95,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.growth import run as run_growth
 
         return run_growth(args.sizes, args.runs, args.requests, args.without_advised_indexes)
+    if args.command == "row-counts":
+        from benchmarks.row_counts import run as run_row_counts
+
+        return run_row_counts(args.rounds, args.writes)
     if args.command == "profile":
         from benchmarks.profiling import profile
 

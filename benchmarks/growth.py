@@ -82,8 +82,10 @@ def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
 
     from benchmarks.growth_app import paged_companies
     from benchmarks.growth_seed import BIG_TENANT, seed
+    from benchmarks.seed import ensure_postgres_database
     from testproject.business.models import Company
 
+    ensure_postgres_database(lambda line: print(line, file=sys.stderr, flush=True))  # a fresh machine has none
     if drop_indexes:
         call_command("migrate", "business", "0001", verbosity=0)  # the tables without the advised indexes
     else:

@@ -161,11 +161,12 @@ _MODELS = {
 def prepare_database(out: Print = print) -> None:
     """Create the PostgreSQL database when it does not exist yet, then migrate."""
     if connection.vendor == "postgresql":
-        _ensure_postgres_database(out)
+        ensure_postgres_database(out)
     call_command("migrate", interactive=False, verbosity=0)
 
 
-def _ensure_postgres_database(out: Print) -> None:
+def ensure_postgres_database(out: Print) -> None:
+    """Create the settings' PostgreSQL database when the server has none of that name."""
     # Asked of the maintenance database: Django's pool would only time out on a missing one.
     import psycopg
 

@@ -1,6 +1,7 @@
 """Counts that scale: ``total=true`` is a bare COUNT(*) that PostgreSQL answers from an index
-alone, ``total=estimate`` asks the planner and says so in the body, aggregate counts need
-no column, and offsets past ``max_offset`` are a 422 that points to the cursor."""
+alone (where the row counter, tests/test_row_counts.py, cannot answer it), ``total=estimate``
+asks the planner and says so in the body, aggregate counts need no column, and offsets past
+``max_offset`` are a 422 that points to the cursor."""
 
 from __future__ import annotations
 
@@ -52,8 +53,14 @@ def test_total_true_is_one_bare_count_beside_the_page(
     body = response.json()
     assert body["total"] == 12 and len(body["items"]) == 5
     assert "total_estimated" not in body
-    (count_sql,) = [q["sql"] for q in captured.captured_queries if "COUNT(*)" in q["sql"]]
+    # The demo counts companies by tenant and status (djfapi.counts): the count adds up its rows
+    (count_sql,) = [q["sql"] for q in captured.captured_queries if "business_company_counts" in q["sql"]]
     assert "ORDER BY" not in count_sql and "djfapi_count" not in count_sql  # no sort, no ordering's subquery
+
+    with CaptureQueriesContext(connection) as counted:  # a filter the counter lacks: the rows are counted
+        client.get("/companies", params={**params, "total": "true", "is_verified": "false"}, headers=auth())
+    (count_sql,) = [q["sql"] for q in counted.captured_queries if "COUNT(*)" in q["sql"]]
+    assert "ORDER BY" not in count_sql and "djfapi_count" not in count_sql
 
 
 def test_without_total_the_body_has_neither_key(client: TestClient, shared_connection: None) -> None:
@@ -109,10 +116,12 @@ def test_postgresql_estimates_from_the_planner_in_one_query_without_reading_rows
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE business_company")
 
+    # is_verified: a filter the demo's row counter cannot answer (with one, the total is exact and cheap)
+    params = {"limit": "1", "is_verified": "false"}
     with CaptureQueriesContext(connection) as without_total:
-        client.get("/companies", params={"limit": "1"}, headers=auth())
+        client.get("/companies", params=params, headers=auth())
     with CaptureQueriesContext(connection) as captured, django_assert_num_queries(len(without_total) + 1):
-        body = client.get("/companies", params={"total": "estimate", "limit": "1"}, headers=auth()).json()
+        body = client.get("/companies", params={**params, "total": "estimate"}, headers=auth()).json()
 
     assert body["total_estimated"] is True
     assert 150 <= body["total"] <= 600  # the planner's figure: near 300, not exact
@@ -148,10 +157,12 @@ def test_postgresql_counts_the_tenant_from_the_advisors_index_alone(transactiona
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE business_company")  # as autovacuum would: the visibility map is set
 
-    served = count_plan(Company.objects.filter(tenant_id=TENANT).exclude(status="deleted"))
+    # Conditions the demo's row counter (tenant, status) cannot answer, so exact_count counts rows:
+    # one an index holds entirely, one it does not.
+    served = count_plan(Company.objects.filter(tenant_id=TENANT, name__gte="C01000"))
     unserved = count_plan(Company.objects.filter(tenant_id=TENANT, is_verified=True).exclude(status="deleted"))
 
-    assert "Index Only Scan using company_tenant_id_status_idx" in served, served
+    assert "Index Only Scan using company_tenant_id_name_id_idx" in served, served
     assert "Index Only Scan" not in unserved, unserved  # no index holds is_verified and status together
 
 
@@ -159,8 +170,10 @@ def test_an_aggregate_count_of_a_not_null_column_needs_no_column(client: TestCli
     seed(3, status="active")
     seed(2, status="inactive")
 
+    # is_verified: a filter the demo's row counter (tenant, status) cannot answer, so the rows are counted
+    params = {"group_by": "status", "is_verified": "false"}
     with CaptureQueriesContext(connection) as captured:
-        response = client.get("/companies/aggregate/count/id", params={"group_by": "status"}, headers=auth())
+        response = client.get("/companies/aggregate/count/id", params=params, headers=auth())
 
     assert response.json()["values"] == [{"value": 3, "status": "active"}, {"value": 2, "status": "inactive"}]
     assert any("COUNT(*)" in q["sql"] for q in captured.captured_queries)

@@ -22,9 +22,11 @@ from typing import Any
 import pydantic
 from django.db import connections, models
 from django.db.models import Avg, Count, F, Max, Min, Sum
+from django.db.models.expressions import Star
 from django.db.models.functions import Cast, ExtractDay, ExtractMonth, ExtractYear, Round, TruncDate
 from fastapi.exceptions import RequestValidationError
 
+from djfapi.counts import counted_groups, counted_total
 from djfapi.orm.mapping import SchemaDefinitionError, SchemaMapping
 from djfapi.routing.filters import (
     COUNT_SUFFIX,
@@ -148,6 +150,10 @@ class AggregateTable:
                 return self._run_scaled(queryset, function, field, aliases)
             return self._run_in_python(queryset, function, field, aliases)
         aggregate = _aggregate(function, field)
+        if _counts_rows(aggregate):
+            counted = _from_counter(queryset, aliases)
+            if counted is not None:
+                return counted
         if not group_by:
             return [{"value": field.finish(function, queryset.aggregate(value=aggregate)["value"])}]
         rows = (
@@ -241,6 +247,27 @@ def _aggregate(function: AggregateFunction, field: AggregateField) -> Any:
     ):
         return Count("*")
     return _FUNCTIONS[function](field.path)
+
+
+def _from_counter(queryset: models.QuerySet[Any], aliases: dict[str, str]) -> list[dict[str, Any]] | None:
+    """``COUNT(*)`` per group from the model's row counter (``djfapi.counts``), when its columns allow."""
+    if not aliases:
+        total = counted_total(queryset)
+        return None if total is None else [{"value": total}]
+    groups = counted_groups(queryset, list(aliases.values()))
+    if groups is None:
+        return None
+    return [{"value": row[-1], **dict(zip(aliases, row[:-1], strict=True))} for row in groups]
+
+
+def _counts_rows(aggregate: Any) -> bool:
+    """Whether the aggregate is ``COUNT(*)``: the one a row counter can answer."""
+    return (
+        isinstance(aggregate, Count)
+        and isinstance(aggregate.source_expressions[0], Star)
+        and not getattr(aggregate, "distinct", False)
+        and aggregate.filter is None
+    )
 
 
 def _fits_scaled_integers(model_field: models.Field | None) -> bool:

@@ -190,16 +190,25 @@ def _filtered_rows(
     node = ctx.node
     parsed = node.filters.parse(ctx.request.query_params.multi_items(), declared)
     require_readable(((spec.name, spec.read_scopes) for spec in parsed.used), ctx.access, use="filtering")
+    if prove_parent and node.parent is not None:
+        queries.require_parent(node, ctx.access, ctx.ids)
+    return _rows(ctx, parsed, extra_counts, parent_by_column=prove_parent), parsed
+
+
+def _rows(
+    ctx: RequestContext, parsed: ParsedFilters, counts: Sequence[CountAnnotation], *, parent_by_column: bool
+) -> QuerySet[Any]:
+    """The filtered rows, under the parent named by its column (proven already) or through the visible chain."""
+    node = ctx.node
     rows = queries.visible_rows(node, ctx.access, include_deleted=node.lists_deleted_rows(parsed.positive))
     if node.parent is not None:
-        if prove_parent:
-            queries.require_parent(node, ctx.access, ctx.ids)
+        if parent_by_column:
             rows = rows.filter(**{node.parent_field.attname: ctx.parent_id})
         else:
             parent = queries.rows_in_chain(node.parent, ctx.access, ctx.ids, pk=ctx.parent_id)
             rows = rows.filter(**{f"{node.parent_field.name}__in": parent.values("pk")})
-    rows = annotate_counts(rows, [*parsed.counts, *extra_counts])
-    return rows.filter(parsed.q), parsed
+    rows = annotate_counts(rows, [*parsed.counts, *counts])
+    return rows.filter(parsed.q)
 
 
 def list_rows(
@@ -219,8 +228,11 @@ def list_rows(
     terms = node.ordering.terms(order_by)
     require_readable(((field.name, field.read_scopes) for field, _ in terms), ctx.access, use="ordering")
     counts = [field.count for field, _ in terms if field.count is not None]
-    rows, _ = _filtered_rows(ctx, node.list_query_parameters, counts, prove_parent=False)
-    count, estimated = total_of(rows, total)
+    rows, parsed = _filtered_rows(ctx, node.list_query_parameters, counts, prove_parent=False)
+    # The total counts under the parent's column, without the ordering's annotations: the same
+    # rows once the parent is proven (by the page's rows, or by require_parent when there are
+    # none; nothing is answered before), and a condition a row counter (djfapi.counts) can answer.
+    count, estimated = total_of(_rows(ctx, parsed, (), parent_by_column=True), total) if total else (None, None)
     budget = RowBudget(max_response_rows())
     try:
         if node.cursor is None:

@@ -10,6 +10,10 @@ milliseconds per hundred thousand rows.
 ``"total_estimated": true``. An estimate under ``DJFAPI["EXACT_COUNT_BELOW"]`` (default
 1000) is replaced by the exact count, which is cheap there (``"total_estimated":
 false``), as is every total on a database without row estimates (SQLite).
+
+Both first ask the model's row counter (``djfapi.counts.CreateRowCount``): when the
+filters compare only the columns it counts by, the exact total is the sum of a few of
+its rows, and neither reads the model's rows.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from django.db import connections
 from django.db.models import QuerySet
 
 from djfapi.conf import setting
+from djfapi.counts import counted_total
 
 TotalMode = bool | Literal["estimate"]
 DEFAULT_EXACT_COUNT_BELOW = 1000
@@ -37,6 +42,9 @@ def total_of(rows: QuerySet[Any], mode: TotalMode) -> tuple[int | None, bool | N
         return None, None
     if mode is True:
         return exact_count(rows), None
+    counted = counted_total(rows.order_by())
+    if counted is not None:
+        return counted, False  # exact, and as cheap as asking the planner
     estimate = planner_estimate(rows)
     if estimate is None or estimate < exact_count_below():
         return exact_count(rows), False
@@ -44,8 +52,10 @@ def total_of(rows: QuerySet[Any], mode: TotalMode) -> tuple[int | None, bool | N
 
 
 def exact_count(rows: QuerySet[Any]) -> int:
-    """``COUNT(*)`` of the filtered rows: ordering and unused annotations left out."""
-    return rows.order_by().count()
+    """From the model's row counter when the filters allow, else ``COUNT(*)`` without ordering or annotations."""
+    unordered = rows.order_by()
+    counted = counted_total(unordered)
+    return counted if counted is not None else unordered.count()
 
 
 def planner_estimate(rows: QuerySet[Any]) -> int | None:

@@ -75,3 +75,31 @@ def test_the_shop_declares_every_index_the_advisor_asks_for() -> None:
     from catalog.api import router
 
     assert advice_for_tree(router) == []
+
+
+def test_a_shops_product_total_comes_from_the_row_counter_and_hides_other_tenants_shops(client: TestClient) -> None:
+    from django.db import connection
+
+    products = [{"name": f"P{n}", "price": "1.00", "in_stock": n % 3 != 0} for n in range(7)]
+    shop = create_shop(client, products=products)
+    path = f"/shops/{shop['id']}/products"
+
+    def totals() -> tuple[int, int]:
+        every = client.get(path, params={"total": "true", "limit": "1"}, headers=auth("alice")).json()
+        in_stock = client.get(path, params={"total": "true", "in_stock": "true"}, headers=auth("alice")).json()
+        return every["total"], in_stock["total"]
+
+    assert totals() == (7, 4)
+    # The counter is what answers: skew it, and the totals follow (then put it right again).
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_product_counts SET djfapi_rows = djfapi_rows + 100 WHERE in_stock")
+        try:
+            assert totals() == (107, 104)
+        finally:
+            cursor.execute("UPDATE catalog_product_counts SET djfapi_rows = djfapi_rows - 100 WHERE in_stock")
+    assert totals() == (7, 4)
+    # Neither another tenant's caller nor a shopkeeper of the same tenant who does not own the
+    # shop learns anything, not even how many products it has.
+    for person in ("eve", "frank"):
+        refused = client.get(path, params={"total": "true"}, headers=auth(person))
+        assert refused.status_code == 404 and "total" not in refused.text
