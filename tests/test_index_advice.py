@@ -97,6 +97,40 @@ def test_a_backward_scan_serves_the_reversed_order_but_not_a_mixed_one() -> None
     assert hints(mixed)["djfapi.W110"][0].startswith("models.Index(fields=['tenant_id', '-name', 'id']")
 
 
+def test_with_a_soft_delete_the_order_index_holds_the_status_last_in_either_direction() -> None:
+    """Every list compares ``status``: the index that orders the page must hold it, or a page
+    read by its keys (deep offsets, substring filters) would leave the index for each row."""
+    soft = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        delete_status="deleted",
+        order_fields=["name", "id"],
+        pagination_options={"default_order_by": ["name"]},
+    )
+    backwards = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        delete_status="deleted",
+        order_fields=["name", "id"],
+        pagination_options={"default_order_by": ["-name", "-id"]},
+    )
+    unserved = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        delete_status="deleted",
+        pagination_options={"default_order_by": ["-created_at"]},
+    )
+
+    assert "djfapi.W110" not in hints(soft)  # the demo's (tenant_id, name, id, status)
+    assert "djfapi.W110" not in hints(backwards)  # read backwards, status's direction is no matter
+    assert hints(unserved)["djfapi.W110"] == [
+        "models.Index(fields=['tenant_id', '-created_at', 'id', 'status'], name='company_tenant_id_c_04676e_idx')"
+    ]
+
+
 def test_declared_filter_order_and_aggregate_fields_are_checked() -> None:
     books = DjangoRouterSchema(
         name="books",

@@ -6,7 +6,8 @@ an index that starts with those columns and continues with the order's, the data
 reads every row the caller's tenant holds and sorts them, on every page: the cost
 follows the tenant, not the page. The advisor compares, per node,
 
-* the default (and cursor) order: ``(<filter columns>, <order terms>, <pk>)`` — W110;
+* the default (and cursor) order: ``(<filter columns>, <order terms>, <pk>)``, and the
+  ``status`` column after them with ``delete_status`` — W110;
 * each declared ``filter_fields`` column: ``(<filter columns>, <column>)`` — W111;
 * each declared ``order_fields`` column: ``(<filter columns>, <column>)`` — W112;
 * each declared aggregate field and ``group_by`` column — W113;
@@ -166,11 +167,14 @@ def _unique_alone(model: type[models.Model], name: str) -> bool:
     return bool(getattr(field, "primary_key", False) or getattr(field, "unique", False))
 
 
-def serves(index: IndexColumns, prefix: frozenset[str], wanted: Sequence[tuple[str, bool]], exact: bool) -> bool:
+def serves(
+    index: IndexColumns, prefix: frozenset[str], wanted: Sequence[tuple[str, bool | None]], exact: bool
+) -> bool:
     """Whether ``index`` starts with ``prefix`` (in any order) and goes on with ``wanted``.
 
     With ``exact`` the directions must all agree with ``wanted`` or all be reversed (a
-    backward scan); otherwise only the columns count (a filter or a group).
+    backward scan); otherwise only the columns count (a filter or a group). A wanted
+    direction of None is either (a column the index holds for a filter, not an order).
     """
     head = index[: len(prefix)]
     if {name for name, _ in head} != prefix or len(index) < len(prefix) + len(wanted):
@@ -180,7 +184,7 @@ def serves(index: IndexColumns, prefix: frozenset[str], wanted: Sequence[tuple[s
         return False
     if not exact:
         return True
-    same = [d == w for (_, d), (_, w) in zip(tail, wanted, strict=True)]
+    same = [d == w for (_, d), (_, w) in zip(tail, wanted, strict=True) if w is not None]
     return all(same) or not any(same)
 
 
@@ -266,7 +270,7 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
     prefix = frozenset(prefix_names)
     found: list[Advice] = []
 
-    def need(check_id: str, use: str, wanted: Sequence[tuple[str, bool]], exact: bool) -> None:
+    def need(check_id: str, use: str, wanted: Sequence[tuple[str, bool | None]], exact: bool) -> None:
         if any(serves(index, prefix, wanted, exact) for index in indexes):
             return
         if not exact and len(wanted) == 1 and not prefix and _unique_alone(model, wanted[0][0]):
@@ -281,7 +285,8 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
         need(COUNT_CHECK, "the count of ?total=true", counted, exact=False)
     order = _default_order(node)
     if order is not None:
-        need(ORDER_CHECK, f"the default order ({', '.join(_terms_text(order))})", order, exact=True)
+        text = f"the default order ({', '.join(_terms_text(order))})"
+        need(ORDER_CHECK, text, [*order, *_kept_out(node, order)], exact=True)
     for name in node.filter_fields or ():
         column = _own_column(model, name)
         if column is not None and column not in prefix and not _unique_alone(model, column):
@@ -325,6 +330,17 @@ def _default_order(node: DjangoRouterSchema) -> list[tuple[str, bool]] | None:
             return None  # a related count or column: computed per row, no index of this model orders by it
         columns.append((field.model_field.name, descending))
     return columns
+
+
+def _kept_out(node: DjangoRouterSchema, order: Sequence[tuple[str, bool]]) -> list[tuple[str, bool | None]]:
+    """The soft-delete column, after the order's: every list compares it, so that the index holds it too.
+
+    Then a page read by its keys alone (deep offsets, substring filters: see
+    ``endpoints._page_by_keys``) is an index-only scan; its direction does not matter.
+    """
+    if node.delete_status is None or any(name == "status" for name, _ in order):
+        return []
+    return [("status", None)]
 
 
 def _terms_text(order: Iterable[tuple[str, bool]]) -> list[str]:
