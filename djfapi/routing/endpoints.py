@@ -236,7 +236,7 @@ def list_rows(
     budget = RowBudget(max_response_rows())
     try:
         if node.cursor is None:
-            page = _offset_page(rows, Ordering.order_by(terms), counts, parsed, offset, limit)
+            page = _offset_page(rows, Ordering.order_by(terms), counts, offset, limit)
             items = _read_page(shown, page, budget)
             if not items:
                 queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
@@ -284,27 +284,22 @@ KEYS_FIRST_FROM = 500
 
 
 def _offset_page(
-    rows: QuerySet[Any],
-    order: Sequence[Any],
-    counts: Sequence[CountAnnotation],
-    parsed: ParsedFilters,
-    offset: int,
-    limit: int,
+    rows: QuerySet[Any], order: Sequence[Any], counts: Sequence[CountAnnotation], offset: int, limit: int
 ) -> QuerySet[Any]:
-    """The page of ``rows`` at ``offset``; deep or substring-filtered, by its keys first.
+    """The page of ``rows`` at ``offset``; a deep one by its keys first.
 
-    The rows an offset skips, and the rows a substring filter (``__icontains``) tests and
-    rejects, cost one table row each — unless the database can pass over them in an
-    index. Asked for the page's primary keys alone, it can: the advisor's W110 index
-    holds the filter columns, the order, the key and the soft-delete column, so finding
-    the keys is an index-only scan, and then only the page's own rows are read, by key
-    (one statement: ``WHERE pk IN (SELECT pk ... LIMIT ... OFFSET ...)``). A near page
-    without such a filter is read directly: there, the look-ups by key would cost more
-    than the few rows they spare.
+    Each row an offset skips costs one table row read — unless the database can pass
+    over it in an index. Asked for the page's primary keys alone, it can: the advisor's
+    W110 index holds the filter columns, the order, the key and the soft-delete column,
+    so skipping is an index-only scan, and then only the page's own rows are read, by
+    key (one statement: ``WHERE pk IN (SELECT pk ... LIMIT ... OFFSET ...)``). A near
+    page is read directly: there, the look-ups by key would cost more than the few rows
+    they spare. (Substring filters, which also pass over rows, are not read this way: on
+    PostgreSQL the planner misjudges how many rows ``LIKE '%...%'`` keeps and, asked for
+    keys, may sort every match the trigram index finds instead; see docs/scaling.md.)
     """
     ordered = rows.order_by(*order)
-    substring = any(spec.lookup.endswith("__icontains") for spec in parsed.used)
-    if offset < KEYS_FIRST_FROM and not substring:
+    if offset < KEYS_FIRST_FROM:
         return ordered[offset : offset + limit]
     keys = ordered.values("pk")[offset : offset + limit]
     # Only the keys' rows, whose every condition the inner query checked: a fresh query, so that
