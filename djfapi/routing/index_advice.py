@@ -167,9 +167,7 @@ def _unique_alone(model: type[models.Model], name: str) -> bool:
     return bool(getattr(field, "primary_key", False) or getattr(field, "unique", False))
 
 
-def serves(
-    index: IndexColumns, prefix: frozenset[str], wanted: Sequence[tuple[str, bool | None]], exact: bool
-) -> bool:
+def serves(index: IndexColumns, prefix: frozenset[str], wanted: Sequence[tuple[str, bool | None]], exact: bool) -> bool:
     """Whether ``index`` starts with ``prefix`` (in any order) and goes on with ``wanted``.
 
     With ``exact`` the directions must all agree with ``wanted`` or all be reversed (a
