@@ -131,6 +131,21 @@ def test_with_a_soft_delete_the_order_index_holds_the_status_last_in_either_dire
     ]
 
 
+def test_a_status_the_row_filter_compares_leads_and_is_not_asked_for_twice() -> None:
+    node = DjangoRouterSchema(
+        name="companies",
+        model=Company,
+        get=CompanyOut,
+        delete_status="deleted",
+        objects_filter=lambda access: Q(tenant_id="t", status="active"),
+        pagination_options={"default_order_by": ["-created_at"]},
+    )
+
+    (advice,) = hints(node)["djfapi.W110"]
+
+    assert advice.startswith("models.Index(fields=['status', 'tenant_id', '-created_at', 'id'],")
+
+
 def test_declared_filter_order_and_aggregate_fields_are_checked() -> None:
     books = DjangoRouterSchema(
         name="books",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import models
+from django.db import models, transaction
 from django.db.migrations.operations.base import Operation
 
 from djfapi.counts import ddl
@@ -67,8 +67,11 @@ class CreateRowCount(Operation):
         statements = ddl.drop_statements(model, connection) + ddl.create_statements(
             model, fields, self.slots, connection
         )
-        for statement in statements:
-            schema_editor.execute(statement, params=None)
+        # One transaction even in a non-atomic migration: the triggers' lock keeps writers out
+        # until the rows already there are counted, so no row is counted twice or missed.
+        with transaction.atomic(using=connection.alias):
+            for statement in statements:
+                schema_editor.execute(statement, params=None)
         forget_counters()
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:

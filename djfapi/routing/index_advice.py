@@ -284,7 +284,7 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
     order = _default_order(node)
     if order is not None:
         text = f"the default order ({', '.join(_terms_text(order))})"
-        need(ORDER_CHECK, text, [*order, *_kept_out(node, order)], exact=True)
+        need(ORDER_CHECK, text, [*order, *_soft_delete_column(node, order, prefix)], exact=True)
     for name in node.filter_fields or ():
         column = _own_column(model, name)
         if column is not None and column not in prefix and not _unique_alone(model, column):
@@ -330,13 +330,15 @@ def _default_order(node: DjangoRouterSchema) -> list[tuple[str, bool]] | None:
     return columns
 
 
-def _kept_out(node: DjangoRouterSchema, order: Sequence[tuple[str, bool]]) -> list[tuple[str, bool | None]]:
+def _soft_delete_column(
+    node: DjangoRouterSchema, order: Sequence[tuple[str, bool]], prefix: frozenset[str]
+) -> list[tuple[str, bool | None]]:
     """The soft-delete column, after the order's: every list compares it, so that the index holds it too.
 
-    Then a page read by its keys alone (deep offsets, substring filters: see
-    ``endpoints._page_by_keys``) is an index-only scan; its direction does not matter.
+    Then a page read by its keys alone (deep offsets: see ``endpoints._offset_page``)
+    is an index-only scan; its direction does not matter.
     """
-    if node.delete_status is None or any(name == "status" for name, _ in order):
+    if node.delete_status is None or "status" in prefix or any(name == "status" for name, _ in order):
         return []
     return [("status", None)]
 
