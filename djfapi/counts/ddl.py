@@ -1,16 +1,19 @@
 """The counter table and the triggers that keep it, as SQL for PostgreSQL and SQLite.
 
-A model's counter table holds one row per combination of the counted columns' values
-(and, on PostgreSQL, per slot): ``SUM(djfapi_rows)`` over the rows a filter selects is
-the number of the model's rows that filter selects, exactly, in every snapshot — the
-triggers change it in the transaction that changes the rows.
+A model's counter table holds rows per combination of the counted columns' values (on
+PostgreSQL possibly several, in *slots*): ``SUM(djfapi_rows)`` over the rows a filter
+selects is the number of the model's rows that filter selects, exactly, in every
+snapshot — the triggers change it in the transaction that changes the rows.
 
 PostgreSQL: statement-level triggers with transition tables, so that a bulk insert of a
-million rows is one ``INSERT ... SELECT ... GROUP BY`` into the counter, not a million
-upserts, and an ``UPDATE`` that leaves the counted columns alone writes nothing (the
-``HAVING``). Concurrent writers to one tenant would queue on one counter row; each
-backend adds into its own slot (``pg_backend_pid() % slots``) instead, and takes the
-rows it touches in key order, so two statements cannot lock them crosswise.
+million rows is one ``GROUP BY`` over them, not a million upserts, and an ``UPDATE``
+that leaves the counted columns alone writes nothing (the ``HAVING``). A counter row a
+transaction has changed stays locked until it ends: had every writer to a tenant to
+change the same row, one long transaction (an import, a held-open request) would stop
+all the others. So a writer adds to any row of its key that no other transaction holds
+(``FOR UPDATE SKIP LOCKED``) or starts a new one, slotted by its transaction id: no
+writer waits for another, and a key has at most as many rows as it ever had writers at
+once.
 
 SQLite: row-level triggers (SQLite has no others); one writer at a time, so one slot.
 """
@@ -56,9 +59,7 @@ class CounterNames:
         return self.triggers if vendor == "postgresql" else self.triggers[:3]
 
 
-def create_statements(
-    model: type[Model], fields: Sequence[Field], slots: int, connection: BaseDatabaseWrapper
-) -> list[str]:
+def create_statements(model: type[Model], fields: Sequence[Field], connection: BaseDatabaseWrapper) -> list[str]:
     """CREATE the counter table and its triggers, then count the rows already there."""
     q = connection.ops.quote_name
     names = CounterNames.of(model._meta.db_table, connection)
@@ -66,13 +67,13 @@ def create_statements(
     definitions = [
         f"{column} {_column_type(field, connection)} NOT NULL" for column, field in zip(columns, fields, strict=True)
     ]
-    slot_type = "smallint" if connection.vendor == "postgresql" else "integer"
+    slot_type = "bigint" if connection.vendor == "postgresql" else "integer"
     statements = [
         f"CREATE TABLE {q(names.table)} ({', '.join(definitions)}, {q(SLOT)} {slot_type} NOT NULL, "
         f"{q(ROWS)} bigint NOT NULL, PRIMARY KEY ({', '.join(columns)}, {q(SLOT)}))"
     ]
     if connection.vendor == "postgresql":
-        statements += _postgresql_triggers(model, columns, slots, names, q)
+        statements += _postgresql_triggers(model, columns, names, q)
     else:
         statements += _sqlite_triggers(model, columns, names, q)
     listed = ", ".join(columns)
@@ -111,26 +112,38 @@ def _column_type(field: Field, connection: BaseDatabaseWrapper) -> str:
     return str(column_type)
 
 
-def _postgresql_triggers(
-    model: type[Model], columns: list[str], slots: int, names: CounterNames, quote: Quote
-) -> list[str]:
+def _postgresql_triggers(model: type[Model], columns: list[str], names: CounterNames, quote: Quote) -> list[str]:
     table, counter = quote(model._meta.db_table), quote(names.table)
     listed = ", ".join(columns)
+    same_key = " AND ".join(f"counted.{column} = changed.{column}" for column in columns)
+    values = ", ".join(f"changed.{column}" for column in columns)
 
     def add(changes: str) -> str:
-        # One row per key, in key order (no statement locks counter rows crosswise with another);
-        # keys whose changes cancel out are not written at all.
-        return (
-            f"INSERT INTO {counter} AS counted ({listed}, {quote(SLOT)}, {quote(ROWS)}) "
-            f"SELECT {listed}, pg_backend_pid() % {int(slots)}, SUM(change) FROM ({changes}) AS changes "
-            f"GROUP BY {listed} HAVING SUM(change) <> 0 ORDER BY {listed} "
-            f"ON CONFLICT ({listed}, {quote(SLOT)}) DO UPDATE "
-            f"SET {quote(ROWS)} = counted.{quote(ROWS)} + EXCLUDED.{quote(ROWS)};"
-        )
+        # Per key (keys whose changes cancel out are skipped): add to a counter row no other
+        # transaction holds, or start one of this transaction's own. No writer ever waits for
+        # another here, however long that one's transaction stays open.
+        return f"""FOR changed IN
+            SELECT {listed}, SUM(change) AS change FROM ({changes}) AS changes
+            GROUP BY {listed} HAVING SUM(change) <> 0
+        LOOP
+            SELECT counted.ctid INTO free FROM {counter} AS counted
+                WHERE {same_key} LIMIT 1 FOR UPDATE SKIP LOCKED;
+            IF FOUND THEN
+                UPDATE {counter} SET {quote(ROWS)} = {quote(ROWS)} + changed.change WHERE ctid = free;
+            ELSE
+                INSERT INTO {counter} AS counted ({listed}, {quote(SLOT)}, {quote(ROWS)})
+                VALUES ({values}, txid_current(), changed.change)
+                ON CONFLICT ({listed}, {quote(SLOT)}) DO UPDATE
+                SET {quote(ROWS)} = counted.{quote(ROWS)} + EXCLUDED.{quote(ROWS)};
+            END IF;
+        END LOOP;"""
 
     added = f"SELECT {listed}, 1 AS change FROM djfapi_new"
     removed = f"SELECT {listed}, -1 AS change FROM djfapi_old"
     function = f"""CREATE FUNCTION {quote(names.function)}() RETURNS trigger LANGUAGE plpgsql AS $djfapi$
+DECLARE
+    changed record;
+    free tid;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         {add(added)}

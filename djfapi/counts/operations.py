@@ -25,27 +25,21 @@ class CreateRowCount(Operation):
     database's triggers change them in the transaction that changes the rows.
 
     ``fields`` are concrete, NOT NULL columns of the model (a tenant column, a foreign
-    key, a choice field); ``slots`` spreads concurrent writers to one key over that many
-    counter rows on PostgreSQL. Reversible. On a database other than PostgreSQL and
+    key, a choice field). Reversible. On a database other than PostgreSQL and
     SQLite it does nothing, and totals stay ``COUNT(*)``.
     """
 
     reversible = True
     reduces_to_sql = True
 
-    def __init__(self, model_name: str, fields: Sequence[str], slots: int = 8):
+    def __init__(self, model_name: str, fields: Sequence[str]):
         self.model_name = model_name
         self.fields = list(fields)
-        self.slots = slots
         if not self.fields:
             raise ImproperlyConfigured("CreateRowCount: name at least one field to count by")
-        if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= 1024:
-            raise ImproperlyConfigured(f"CreateRowCount: slots is a whole number from 1 to 1024, not {slots!r}")
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
         kwargs: dict[str, Any] = {"model_name": self.model_name, "fields": self.fields}
-        if self.slots != 8:
-            kwargs["slots"] = self.slots
         return self.__class__.__name__, [], kwargs
 
     def state_forwards(self, app_label: str, state: Any) -> None:
@@ -64,9 +58,7 @@ class CreateRowCount(Operation):
         fields = counted_fields(model, self.fields)
         # Dropped first: running it again rebuilds a counter whose triggers went missing
         # (SQLite drops them with the old table when a migration alters the model).
-        statements = ddl.drop_statements(model, connection) + ddl.create_statements(
-            model, fields, self.slots, connection
-        )
+        statements = ddl.drop_statements(model, connection) + ddl.create_statements(model, fields, connection)
         # One transaction even in a non-atomic migration: the triggers' lock keeps writers out
         # until the rows already there are counted, so no row is counted twice or missed.
         with transaction.atomic(using=connection.alias):
@@ -97,7 +89,7 @@ class DropRowCount(CreateRowCount):
 
     Before a migration renames, retypes or drops a counted column on PostgreSQL (whose
     trigger function names the columns), drop the counter, and create it again after.
-    ``fields`` and ``slots`` are what migrating backwards creates again.
+    ``fields`` are what migrating backwards creates again.
     """
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
