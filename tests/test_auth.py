@@ -28,7 +28,7 @@ from djfapi.auth.models import RevokedToken, TokenFamily
 from djfapi.ratelimit import limiter
 from djfapi.security.tokens import mint_token
 from tests.factories import make_company
-from tests.helpers import TENANT
+from tests.helpers import TENANT, clear_of_a_window_boundary
 
 PASSWORD = "correct horse battery staple"
 
@@ -197,6 +197,7 @@ def test_jwks_publishes_the_public_keys_with_their_kid(client: TestClient, user:
 
 def test_login_brute_force_is_rate_limited(client: TestClient, user: User) -> None:
     limiter.reset()
+    clear_of_a_window_boundary()
     limits = {**settings.DJFAPI, "RATE_LIMITS_ENABLED": True}
     try:
         with override_settings(DJFAPI=limits):

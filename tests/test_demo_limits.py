@@ -4,7 +4,6 @@ address, and the company tree's reads carry the RateLimit headers of their budge
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from djfapi.ratelimit import limiter
 from tests.factories import make_company
-from tests.helpers import auth
+from tests.helpers import auth, clear_of_a_window_boundary
 
 
 @pytest.fixture
@@ -24,18 +23,6 @@ def limited() -> Iterator[None]:
     with override_settings(DJFAPI={**settings.DJFAPI, "RATE_LIMITS_ENABLED": True}):
         yield
     limiter.reset()
-
-
-def clear_of_a_window_boundary(seconds: float = 5.0) -> None:
-    """Wait, if need be, until ``seconds`` are left before the limiter's next one-minute window.
-
-    The windows are aligned to the clock's minutes, and as one begins the sliding window
-    counter gives back a request's worth of the last one's count within a second: a burst
-    that straddles the boundary gets one more 200 than its quota.
-    """
-    left = 60 - time.time() % 60
-    if left < seconds:
-        time.sleep(left + 0.05)
 
 
 def test_directory_is_public_and_429_after_its_limit(client: TestClient, limited: None) -> None:

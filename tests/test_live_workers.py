@@ -35,7 +35,7 @@ import pytest
 
 from testproject.seed import DEMO_TENANT, DEMO_USER, DEMO_USER_PASSWORD_DEFAULT
 from testproject.tokens import mint_token
-from tests.helpers import OTHER_TENANT, auth
+from tests.helpers import OTHER_TENANT, auth, clear_of_a_window_boundary
 from tests.live.figures import record
 from tests.live.server import Call, LiveServer, drive, running_server, unexpected
 from tests.livefeed import SSEReader, ready, subscribe
@@ -200,6 +200,7 @@ def test_rate_limits_hold_across_workers_with_the_shared_store(
         clients_on_every_worker(server, per_worker=1) as clients,
     ):
         (first,), (second,) = (clients[pid] for pid in sorted(clients))
+        clear_of_a_window_boundary()
         within = [client.get("/companies", headers=headers).status_code for client in (first, second) * (limit // 2)]
         beyond = [client.get("/companies", headers=headers) for client in (first, second)]
     assert within == [200] * limit

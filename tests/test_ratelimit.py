@@ -26,7 +26,7 @@ from djfapi.routing.django import DjangoRouterSchema, SecurityScopes
 from djfapi.schemas import Access
 from djfapi.security.jwt import JWTToken
 from djfapi.security.tokens import mint_token
-from tests.helpers import OTHER_TENANT, TENANT
+from tests.helpers import OTHER_TENANT, TENANT, clear_of_a_window_boundary
 from tests.testapp.models import Shelf
 
 READ = "lib.shelves.read.any"
@@ -47,8 +47,9 @@ class ShelfWrite(BaseModel):
 
 @pytest.fixture
 def fresh_counters() -> Iterator[None]:
-    """Limits on (the suite turns them off), and counters of this test's own."""
+    """Limits on (the suite turns them off), and counters of this test's own, clear of a window's end."""
     limiter.reset()
+    clear_of_a_window_boundary()
     with override_settings(DJFAPI={**_djfapi(), "RATE_LIMITS_ENABLED": True}):
         yield
     limiter.reset()
