@@ -363,6 +363,7 @@ def test_the_trigram_advice_follows_the_models_database_and_is_silenced_per_node
             in loud_messages[0].hint
         )
         assert "TrigramExtension()" in loud_messages[0].hint
+        assert "ALTER INDEX book_title_trgm_idx ALTER COLUMN 1 SET STATISTICS 1000" in loud_messages[0].hint
         assert "title__icontains" in loud_messages[0].msg
 
 

@@ -236,7 +236,8 @@ def list_rows(
     budget = RowBudget(max_response_rows())
     try:
         if node.cursor is None:
-            page = _offset_page(rows, Ordering.order_by(terms), counts, offset, limit)
+            substring = _tests_substrings(parsed)
+            page = _offset_page(rows, Ordering.order_by(terms), counts, offset, limit, substring=substring)
             items = _read_page(shown, page, budget)
             if not items:
                 queries.require_parent(node, ctx.access, ctx.ids)  # empty, or under a hidden parent (404)?
@@ -253,6 +254,8 @@ def list_rows(
         ordered = rows.order_by(*Ordering.order_by(terms))
         if cursor:
             ordered = ordered.filter(node.cursor.decode(cursor, terms))
+        if _tests_substrings(parsed):
+            ordered = _keys_first(ordered, counts, 0, limit + 1)  # the rows it tests are index entries
         if shown.reader is not None:
             paths = [field.path for field, _ in terms]
             items, last = shown.reader.read_window(ordered, limit, paths, budget)
@@ -284,28 +287,45 @@ KEYS_FIRST_FROM = 500
 
 
 def _offset_page(
-    rows: QuerySet[Any], order: Sequence[Any], counts: Sequence[CountAnnotation], offset: int, limit: int
+    rows: QuerySet[Any],
+    order: Sequence[Any],
+    counts: Sequence[CountAnnotation],
+    offset: int,
+    limit: int,
+    *,
+    substring: bool = False,
 ) -> QuerySet[Any]:
-    """The page of ``rows`` at ``offset``; a deep one by its keys first.
+    """The page of ``rows`` at ``offset``; a deep or substring-filtered one by its keys first.
 
-    Each row an offset skips costs one table row read — unless the database can pass
-    over it in an index. Asked for the page's primary keys alone, it can: the advisor's
-    W110 index holds the filter columns, the order, the key and the soft-delete column,
-    so skipping is an index-only scan, and then only the page's own rows are read, by
-    key (one statement: ``WHERE pk IN (SELECT pk ... LIMIT ... OFFSET ...)``). A near
-    page is read directly: there, the look-ups by key would cost more than the few rows
-    they spare. (Substring filters, which also pass over rows, are not read this way: on
-    PostgreSQL the planner misjudges how many rows ``LIKE '%...%'`` keeps and, asked for
-    keys, may sort every match the trigram index finds instead; see docs/scaling.md.)
+    Each row an offset skips, and each row a substring filter (``__icontains``) tests and
+    rejects, costs one table row read — unless the database can pass over it in an
+    index. Asked for the page's primary keys alone, it can: the advisor's W110 index
+    holds the filter columns, the order, the key and the soft-delete column, so finding
+    the keys is an index-only scan, and then only the page's own rows are read, by key
+    (one statement: ``WHERE pk IN (SELECT pk ... LIMIT ... OFFSET ...)``). A near page
+    without a substring filter is read directly: there, the look-ups by key would cost
+    more than the few rows they spare. (On PostgreSQL a substring page needs the
+    planner to know how many rows the pattern keeps, or it may take the trigram index
+    and sort every match: docs/scaling.md says how to give it the statistics.)
     """
     ordered = rows.order_by(*order)
-    if offset < KEYS_FIRST_FROM:
+    if offset < KEYS_FIRST_FROM and not substring:
         return ordered[offset : offset + limit]
-    keys = ordered.values("pk")[offset : offset + limit]
+    return _keys_first(ordered, counts, offset, offset + limit)
+
+
+def _keys_first(ordered: QuerySet[Any], counts: Sequence[CountAnnotation], start: int, stop: int) -> QuerySet[Any]:
+    """The rows ``ordered[start:stop]`` selects, found by their keys in one statement (see ``_offset_page``)."""
+    keys = ordered.values("pk")[start:stop]
     # Only the keys' rows, whose every condition the inner query checked: a fresh query, so that
     # the database looks them up by key instead of walking the tenant's rows again.
-    page = rows.model._default_manager.filter(pk__in=keys)
-    return annotate_counts(page, counts).order_by(*order)
+    page = ordered.model._default_manager.filter(pk__in=keys)
+    return annotate_counts(page, counts).order_by(*ordered.query.order_by)
+
+
+def _tests_substrings(parsed: ParsedFilters) -> bool:
+    """Whether the query string filters by a substring, which no b-tree finds: every row is tested."""
+    return any(spec.lookup.endswith("__icontains") for spec in parsed.used)
 
 
 def _read_view(ctx: RequestContext, *, item: bool, fields: str | None) -> ReadView:

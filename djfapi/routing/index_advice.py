@@ -366,7 +366,9 @@ def describe(advice: Advice) -> tuple[str, str]:
             f"Add {advice.index} to {model.__name__}.Meta.indexes (GinIndex and OpClass from "
             "django.contrib.postgres.indexes, Upper from django.db.models.functions; 'django.contrib.postgres' in "
             "INSTALLED_APPS), then makemigrations and put django.contrib.postgres.operations.TrigramExtension() "
-            f"before the AddIndex in that migration (PostgreSQL's pg_trgm); {silence}"
+            "before the AddIndex in that migration (PostgreSQL's pg_trgm), and after it "
+            f"RunSQL('ALTER INDEX {advice.index_name} ALTER COLUMN 1 SET STATISTICS 1000') so that the planner "
+            f"knows how many rows a pattern keeps (docs/scaling.md); {silence}"
         )
     else:
         hint = f"Add {advice.index} to {model.__name__}.Meta.indexes (then makemigrations), {silence}"

@@ -47,7 +47,7 @@ def total_of(rows: QuerySet[Any], mode: TotalMode) -> tuple[int | None, bool | N
         return counted, False  # exact, and as cheap as asking the planner
     estimate = planner_estimate(rows)
     if estimate is None or estimate < exact_count_below():
-        return exact_count(rows), False
+        return rows.order_by().count(), False  # the counter declined above
     return estimate, True
 
 
