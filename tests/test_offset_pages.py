@@ -105,7 +105,7 @@ def test_a_substring_filtered_cursor_walk_reads_each_row_once_by_its_keys(
     assert "IN (SELECT" in statement
 
 
-def test_a_substring_matching_nothing_is_an_empty_page_and_under_a_hidden_parent_a_404(
+def test_a_substring_matching_nothing_or_a_wildcard_is_an_empty_page_and_under_a_hidden_parent_a_404(
     client: TestClient, shared_connection: None
 ) -> None:
     seed()
@@ -114,6 +114,8 @@ def test_a_substring_matching_nothing_is_an_empty_page_and_under_a_hidden_parent
     CompanyDepartment.objects.create(company=theirs, name="Acme Sales")
 
     assert names(client, name__icontains="zzz-nowhere") == []
+    assert names(client, name__icontains="%") == names(client, name__icontains="_") == []  # no wildcards
+    assert names(client, name__icontains="0%1") == []
     hidden = client.get(f"/companies/{theirs.pk}/departments", params={"name__icontains": "acme"}, headers=auth())
     assert hidden.status_code == 404
 

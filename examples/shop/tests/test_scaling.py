@@ -103,3 +103,27 @@ def test_a_shops_product_total_comes_from_the_row_counter_and_hides_other_tenant
     for person in ("eve", "frank"):
         refused = client.get(path, params={"total": "true"}, headers=auth(person))
         assert refused.status_code == 404 and "total" not in refused.text
+
+
+def test_substring_pages_at_an_offset_and_a_wildcard_is_only_a_character(client: TestClient) -> None:
+    # (djfapi reads such a page by its keys first: tests/test_offset_pages.py checks the statement)
+    products = [{"name": f"Tea {n:02d}" if n % 3 else f"Coffee {n:02d}", "price": "1.00"} for n in range(12)]
+    products.append({"name": "100% Tea", "price": "2.00"})
+    shop = create_shop(client, products=products)
+    create_shop(client, name="Elsewhere", products=[{"name": "Tea 99", "price": "1.00"}])
+    path = f"/shops/{shop['id']}/products"
+
+    def names(**params: str) -> list[str]:
+        response = client.get(path, params={"order_by": "name", **params}, headers=auth("alice"))
+        assert response.status_code == 200, response.text
+        return [item["name"] for item in response.json()["items"]]
+
+    # "100% Tea", "Tea 01", "Tea 02", "Tea 04", "Tea 05", "Tea 07", "Tea 08", "Tea 10", "Tea 11"; never "Tea 99"
+    assert names(name__icontains="tea", limit="3", offset="2") == ["Tea 02", "Tea 04", "Tea 05"]
+    assert names(name__icontains="TEA", limit="3", offset="7") == ["Tea 10", "Tea 11"]
+    # `%` and `_` are escaped: each matches itself, never any name
+    assert names(name__icontains="%") == ["100% Tea"]
+    assert names(name__icontains="_") == []
+    # neither another tenant's caller nor a shopkeeper who does not own the shop reads it
+    for person in ("eve", "frank"):
+        assert client.get(path, params={"name__icontains": "tea"}, headers=auth(person)).status_code == 404
