@@ -5,15 +5,20 @@ PostgreSQL only (``DATABASE_URL``)::
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/djfapi_growth python -m benchmarks growth
     python -m benchmarks growth --sizes 10000,100000 --runs 3 --requests 30
 
-For each size the database is seeded by SQL (``benchmarks.growth_seed``), the demo app
-plus a cursor-paged copy of its companies (``benchmarks.growth_app``) is served by one
-uvicorn worker with the demo's settings and persistent connections (``CONN_MAX_AGE=60``), and each request
-class is sent ``--requests`` times one after the other, after 5 warm-up requests, as
-the big tenant (10% of the rows: 1k, 10k, 100k companies). A class's figure is the
-median over ``--runs`` rounds of each round's median, with the spread of the round
-medians; its growth is that figure over the smallest size's. The machine is shared,
-so figures move between runs: read the spreads. ``--without-advised-indexes`` drops
-the indexes the index advisor asked the demo to declare, to show what they change.
+Each size has a database of its own, named after ``DATABASE_URL``'s with the size
+appended (``djfapi_growth_10k``, ``djfapi_growth_100k``, ``djfapi_growth_1m``; created
+when missing), seeded by SQL (``benchmarks.growth_seed``) and served by a uvicorn worker
+of its own: the demo app plus a cursor-paged copy of its companies
+(``benchmarks.growth_app``), with the demo's settings and persistent connections
+(``CONN_MAX_AGE=60``). All sizes are served at once, and each round times every class
+at every size back to back — 5 warm-up requests, then ``--requests`` sequential ones,
+as the big tenant (10% of the rows: 1k, 10k, 100k companies) — so that the machine's
+moments of noise fall on all sizes alike instead of on whichever size was measured
+then. A class's figure is the median over ``--runs`` rounds of each round's median,
+with the spread of the round medians; its growth is that figure over the smallest
+size's, and the spread of the growth is that of the rounds' own ratios.
+``--without-advised-indexes`` drops the indexes the index advisor asked the demo to
+declare, to show what they change.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,8 +82,22 @@ def _setup_django() -> None:
     django.setup()
 
 
+def database_name(base: str, rows: int) -> str:
+    """The database of one size: ``djfapi_growth`` -> ``djfapi_growth_10k``, ``..._1m``."""
+    size = f"{rows // 1_000_000}m" if rows % 1_000_000 == 0 else f"{rows // 1000}k" if rows % 1000 == 0 else str(rows)
+    return f"{base}_{size}"
+
+
+def _use_database(name: str) -> None:
+    """Point this process's default connection at ``name`` (the next query connects to it)."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = name
+
+
 def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
-    """Seed ``rows`` companies; the ids, cursors and offsets the request classes use."""
+    """Seed ``rows`` companies in the current database; the ids, cursors and offsets the request classes use."""
     from django.core.management import call_command
 
     from benchmarks.growth_app import paged_companies
@@ -85,7 +105,7 @@ def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
     from benchmarks.seed import ensure_postgres_database
     from testproject.business.models import Company
 
-    ensure_postgres_database(lambda line: print(line, file=sys.stderr, flush=True))  # a fresh machine has none
+    ensure_postgres_database(lambda line: print(line, file=sys.stderr, flush=True))  # created when missing
     if drop_indexes:
         call_command("migrate", "business", "0001", verbosity=0)  # the tables without the advised indexes
     else:
@@ -112,17 +132,17 @@ def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
     }
 
 
-def _serve() -> subprocess.Popen[bytes]:
-    env = {**os.environ, **SETTINGS}
+def _serve(port: int, database_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **SETTINGS, "DATABASE_URL": database_url}
     log = (ensure_work_dir() / "growth-server.log").open("ab")
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "benchmarks.growth_app:create_growth_app",
-        "--host", "127.0.0.1", "--port", str(PORT), "--log-level", "warning", "--no-access-log",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     for _ in range(300):
         try:
-            if httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -144,38 +164,69 @@ def _time(client: httpx.Client, path: str, requests: int) -> tuple[float, int]:
     return statistics.median(samples), status
 
 
-def measure(ctx: dict[str, Any], runs: int, requests: int) -> dict[str, dict[str, Any]]:
+def measure(
+    contexts: dict[int, dict[str, Any]], urls: dict[int, str], runs: int, requests: int
+) -> tuple[dict[int, dict[str, dict[str, Any]]], dict[str, list[float]]]:
+    """Each class's figure per size (median of the rounds' medians, with their spread); and each class's
+    growth per round (its largest size's median over its smallest size's, both timed in that round)."""
     from benchmarks.growth_seed import BIG_TENANT
     from testproject.tokens import mint_token
 
     token = mint_token(tenant=BIG_TENANT, user="bench-user", scopes=["business.companies.read.any"], expires=7200)
-    results: dict[str, dict[str, Any]] = {}
-    server = _serve()
+    sizes = sorted(contexts)
+    servers = {}
+    rounds: dict[int, dict[str, list[float]]] = {size: {c.name: [] for c in CLASSES} for size in sizes}
+    statuses: dict[int, dict[str, int]] = {size: {} for size in sizes}
     try:
+        for number, size in enumerate(sizes):
+            servers[size] = _serve(PORT + number, urls[size])
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers=headers, timeout=60) as client:
-            rounds: dict[str, list[float]] = {c.name: [] for c in CLASSES}
-            statuses: dict[str, int] = {}
-            for _ in range(runs):
-                for request_class in CLASSES:
-                    median, status = _time(client, request_class.path(ctx), requests)
-                    rounds[request_class.name].append(median)
-                    statuses[request_class.name] = status
-        # Only the deep offset may be refused (422, past max_offset): any other status would time an error.
-        failed = [f"{name}: {status}" for name, status in statuses.items() if status != 200 and name != "offset at 90%"]
-        if failed:
-            raise SystemExit(f"requests failed ({'; '.join(failed)}): the figures would time errors, not pages")
-        for name, medians in rounds.items():
-            results[name] = {"median": statistics.median(medians), "low": min(medians), "high": max(medians)}
-            results[name]["status"] = statuses[name]
+        clients = {
+            size: httpx.Client(base_url=f"http://127.0.0.1:{PORT + number}", headers=headers, timeout=60)
+            for number, size in enumerate(sizes)
+        }
+        for _ in range(runs):
+            for request_class in CLASSES:
+                for size in sizes:  # back to back: a noisy moment falls on every size alike
+                    median, status = _time(clients[size], request_class.path(contexts[size]), requests)
+                    rounds[size][request_class.name].append(median)
+                    statuses[size][request_class.name] = status
+        for client in clients.values():
+            client.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    return results
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
+    # Only the deep offset may be refused (422, past max_offset): any other status would time an error.
+    failed = [
+        f"{size:,} {name}: {status}"
+        for size in sizes
+        for name, status in statuses[size].items()
+        if status != 200 and name != "offset at 90%"
+    ]
+    if failed:
+        raise SystemExit(f"requests failed ({'; '.join(failed)}): the figures would time errors, not pages")
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+    for size in sizes:
+        results[size] = {}
+        for name, medians in rounds[size].items():
+            cell = {"median": statistics.median(medians), "low": min(medians), "high": max(medians)}
+            results[size][name] = {**cell, "status": statuses[size][name], "rounds": medians}
+    first, last = sizes[0], sizes[-1]
+    growth = {
+        c.name: [b / a for a, b in zip(rounds[first][c.name], rounds[last][c.name], strict=True)] for c in CLASSES
+    }
+    return results, growth
 
 
-def table(sizes: Sequence[int], by_size: dict[int, dict[str, dict[str, Any]]], contexts: dict[int, Any]) -> str:
-    """The Markdown table: each class's median (spread) per size, and its growth over the smallest size."""
+def table(
+    sizes: Sequence[int],
+    by_size: dict[int, dict[str, dict[str, Any]]],
+    contexts: dict[int, Any],
+    growth_by_round: dict[str, list[float]],
+) -> str:
+    """The Markdown table: each class's median (spread) per size, and its growth over the smallest size
+    (with the spread of the rounds' own ratios)."""
     first, last = sizes[0], sizes[-1]
     head = " | ".join(f"{size // 1000}k rows" if size < 1_000_000 else f"{size // 1_000_000}M rows" for size in sizes)
     lines = [f"| request | {head} | growth |", "|---|" + "---|" * len(sizes) + "---|"]
@@ -187,7 +238,9 @@ def table(sizes: Sequence[int], by_size: dict[int, dict[str, dict[str, Any]]], c
             status = "" if cell["status"] == 200 else f" ({cell['status']})"
             cells.append(f"{cell['median']:.1f} ({spread}){status}")
         growth = by_size[last][request_class.name]["median"] / by_size[first][request_class.name]["median"]
-        lines.append(f"| {request_class.name} | {' | '.join(cells)} | {growth:.2f}x |")
+        ratios = growth_by_round[request_class.name]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        lines.append(f"| {request_class.name} | {' | '.join(cells)} | {growth:.2f}x ({spread}) |")
     first_page = {size: by_size[size]["GET /companies?limit=50 (order name)"]["median"] for size in sizes}
     lines.append("")
     for size in sizes:
@@ -205,23 +258,33 @@ def table(sizes: Sequence[int], by_size: dict[int, dict[str, dict[str, Any]]], c
 
 
 def run(sizes: Sequence[int] = DEFAULT_SIZES, runs: int = 3, requests: int = 30, drop_indexes: bool = False) -> int:
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
         print("the growth benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
         return 2
     _setup_django()
+    from django.db import connection
+
     work = ensure_work_dir()
-    by_size: dict[int, dict[str, dict[str, Any]]] = {}
+    sizes = sorted(sizes)
+    base = connection.settings_dict["NAME"]
+    parts = urllib.parse.urlsplit(url)
+    urls = {size: parts._replace(path=f"/{database_name(base, size)}").geturl() for size in sizes}
     contexts: dict[int, dict[str, Any]] = {}
     for size in sizes:
-        print(f"seeding {size:,} companies ...", file=sys.stderr, flush=True)
+        print(f"seeding {size:,} companies into {database_name(base, size)} ...", file=sys.stderr, flush=True)
+        _use_database(database_name(base, size))
         contexts[size] = _prepare(size, drop_indexes)
-        print(f"measuring {size:,} ({runs} runs x {requests} requests per class) ...", file=sys.stderr, flush=True)
-        by_size[size] = measure(contexts[size], runs, requests)
-    report = table(sizes, by_size, contexts)
+    _use_database(base)
+    print(
+        f"measuring {len(sizes)} sizes ({runs} runs x {requests} requests per class) ...", file=sys.stderr, flush=True
+    )
+    by_size, growth = measure(contexts, urls, runs, requests)
+    report = table(sizes, by_size, contexts, growth)
     print(f"\nMedian ms per request (range of the {runs} run medians; a shared 2-core machine: noisy)"
           f"{' WITHOUT the advised indexes' if drop_indexes else ''}\n")  # fmt: skip
     print(report)
     (work / f"growth{'-noindex' if drop_indexes else ''}.json").write_text(
-        json.dumps({"sizes": list(sizes), "results": by_size, "contexts": contexts}, indent=2, default=str)
+        json.dumps({"sizes": sizes, "results": by_size, "growth": growth, "contexts": contexts}, indent=2, default=str)
     )
     return 0

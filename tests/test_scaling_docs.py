@@ -60,7 +60,41 @@ def test_the_trigram_example_prints_the_advice_and_declares_what_it_asks_for(
     assert f"djfapi.W115 {advised}" in (ROOT / "docs/scaling.md").read_text()
     # What the example declares is what the advice asks for, and what the advisor accepts.
     (declared,) = module.TrigramIndexed._meta.indexes
-    extension, add_index = module.Migration.operations
+    extension, add_index, statistics = module.Migration.operations
     assert declared.deconstruct() == add_index.index.deconstruct()
     assert has_trigram_index(module.TrigramIndexed, "name") and declared.name == "company_name_trgm_idx"
     assert isinstance(extension, TrigramExtension) and extension.name == "pg_trgm"
+    assert statistics.sql == f"ALTER INDEX {declared.name} ALTER COLUMN 1 SET STATISTICS 1000"
+
+
+@pytest.mark.postgresql
+def test_the_trigram_migration_creates_the_index_with_the_statistics_and_reverses(db: None) -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    module = load("scaling/trigram")
+    state = MigrationExecutor(connection).loader.project_state()
+    states = [state]
+    for operation in module.Migration.operations:
+        after = states[-1].clone()
+        operation.state_forwards("business", after)
+        states.append(after)
+
+    def statistics_target() -> int | None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attstattarget FROM pg_attribute WHERE attrelid = to_regclass('company_name_trgm_idx')"
+            )
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    with connection.schema_editor() as editor:
+        for operation, before, after in zip(module.Migration.operations, states, states[1:], strict=True):
+            operation.database_forwards("business", editor, before, after)
+    assert statistics_target() == 1000
+
+    with connection.schema_editor() as editor:
+        backwards = list(zip(module.Migration.operations, states, states[1:], strict=True))[::-1]
+        for operation, before, after in backwards:
+            operation.database_backwards("business", editor, after, before)
+    assert statistics_target() is None  # the index is gone, its statistics with it
