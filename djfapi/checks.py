@@ -138,7 +138,7 @@ def check_router_trees(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
 
 @checks.register(TREES_TAG)
 def check_indexes(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """djfapi.W110-W115: a list path of a router tree that no index of its model serves.
+    """djfapi.W110-W116: a list path of a router tree that no index of its model serves.
 
     See ``djfapi.routing.index_advice``: each warning names the ``models.Index`` to add.
     A tree that would not build is E001's to report, not this check's.

@@ -1,4 +1,4 @@
-"""The index advisor (djfapi.W110-W115): each list path no index serves is reported with the
+"""The index advisor (djfapi.W110-W116): each list path no index serves is reported with the
 exact index to add; a served one is not; silencing works per node and globally; the trigram
 advice for icontains (W115) is PostgreSQL's only."""
 
@@ -13,15 +13,15 @@ import pytest
 from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
 from django.core import checks
 from django.db import connection, models
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import F, Q
+from django.db.models.functions import Lower, Upper
 from django.test import modify_settings
 
 from djfapi import BaseModel
 from djfapi.checks import TREES_TAG
 from djfapi.orm.mapping import SchemaDefinitionError
 from djfapi.routing.django import DjangoRouterSchema
-from djfapi.routing.index_advice import advice_for_tree, advise, filter_columns, index_name
+from djfapi.routing.index_advice import advice_for_tree, advise, describe, filter_columns, index_name, model_indexes
 from testproject.business.models import Company, CompanyDepartment
 from tests.testapp.models import Book, Shelf
 
@@ -162,8 +162,9 @@ def test_declared_filter_order_and_aggregate_fields_are_checked() -> None:
     assert found["djfapi.W111"] == [f"models.Index(fields=['title'], name={index_name(Book, ['title'])!r})"]
     assert found["djfapi.W112"] == [f"models.Index(fields=['pages'], name={index_name(Book, ['pages'])!r})"]
     assert "djfapi.W113" not in found  # the indexes advised above serve the aggregate too
-    btree = {check: hints_ for check, hints_ in found.items() if check != "djfapi.W115"}
-    assert not any("isbn" in hint for hints_ in btree.values() for hint in hints_)  # unique: its own index
+    # unique: its own index serves equality (W115/W116, PostgreSQL's substring advice, want it all the same)
+    btree = {check: hints_ for check, hints_ in found.items() if check not in {"djfapi.W115", "djfapi.W116"}}
+    assert not any("isbn" in hint for hints_ in btree.values() for hint in hints_)
 
 
 def test_a_child_leads_with_its_parent_key_and_soft_deletes_want_status_for_the_count() -> None:
@@ -246,11 +247,14 @@ def test_building_the_router_in_debug_logs_the_advice(settings: Any, caplog: pyt
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["title"]).router  # noqa: B018
         DjangoRouterSchema(name="books", model=Book, get=BookOut, filter_fields=["isbn"]).router  # noqa: B018
 
-    # On PostgreSQL title__icontains and isbn__icontains want a trigram index too (a unique b-tree serves no substring).
+    # On PostgreSQL title__icontains and isbn__icontains want a trigram index too (a unique b-tree serves no substring),
+    # and the order's index holding UPPER(title) and UPPER(isbn).
     on_postgresql = connection.vendor == "postgresql"
-    expected = ["djfapi.W111", "djfapi.W115", "djfapi.W115"] if on_postgresql else ["djfapi.W111"]
+    substring = ["djfapi.W116", "djfapi.W111", "djfapi.W115", "djfapi.W116", "djfapi.W115"]
+    expected = substring if on_postgresql else ["djfapi.W111"]
+    logged = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records}
     assert [r.getMessage().split(":")[0] for r in caplog.records] == expected
-    assert "models.Index(fields=['title']" in caplog.records[0].getMessage()
+    assert "models.Index(fields=['title']" in logged["djfapi.W111"]
 
 
 def test_outside_debug_building_the_router_logs_nothing(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -397,3 +401,106 @@ def test_postgresql_plans_icontains_with_the_advised_index(db: None) -> None:
     assert "company_name_trgm_idx" in matches.explain()
     assert matches.count() == 10
     assert not has_trigram_index(Company, "name")  # the demo does not declare it (it runs on SQLite too)
+
+
+# -- djfapi.W116: UPPER(column) in the order's index, PostgreSQL only -------------------------------------------------
+
+
+class SubstringListing(models.Model):
+    """Never created (unmanaged): the advisor reads only its declared indexes."""
+
+    tenant_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "testapp"
+        managed = False
+        indexes = [
+            # W110's index for the default order -created_at, and one holding UPPER(name) for the order by name
+            models.Index(fields=["tenant_id", "-created_at", "id"], name="substring_created_idx"),
+            models.Index(F("tenant_id"), F("name"), F("id"), Upper("name"), name="substring_name_upper_idx"),
+            # an expression the advisor cannot compare ends what it reads of an index
+            models.Index(F("tenant_id"), Lower("name"), F("created_at"), name="substring_lower_idx"),
+        ]
+
+
+class SubstringOut(BaseModel):
+    tenant_id: str
+    name: str
+    created_at: datetime.datetime
+
+
+def by_tenant(access: object) -> Q:
+    return Q(tenant_id="t")
+
+
+def substring_node(*order: str, **options: Any) -> DjangoRouterSchema:
+    return DjangoRouterSchema(
+        name="listings",
+        model=SubstringListing,
+        get=SubstringOut,
+        objects_filter=by_tenant,
+        filter_fields=["name", "tenant_id"],
+        pagination_options={"default_order_by": list(order)},
+        **options,
+    )
+
+
+def order_hints(node: DjangoRouterSchema, vendor: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for advice in advise(node, vendor=vendor):
+        if advice.check_id in {"djfapi.W110", "djfapi.W116"}:
+            found.setdefault(advice.check_id, []).append(advice.index)
+    return found
+
+
+def test_the_advisor_reads_an_expression_index_by_its_columns_and_upper_entries() -> None:
+    assert model_indexes(SubstringListing) == [
+        (("tenant_id", False), ("created_at", True), ("id", False)),
+        (("tenant_id", False), ("name", False), ("id", False), ("upper(name)", False)),
+        (("tenant_id", False),),  # Lower(name): not an entry the advisor compares; what follows is not read
+        (("id", False),),  # the primary key
+    ]
+
+
+def test_postgresql_wants_upper_of_the_text_filter_in_the_orders_index_in_place_of_w110s() -> None:
+    by_name = substring_node("name")
+    newest = substring_node("-created_at")
+
+    assert order_hints(by_name, "postgresql") == {}
+    # W110's index is there, but a walk newest first computes UPPER(name) for each entry: one index replaces it
+    assert order_hints(newest, "postgresql") == {
+        "djfapi.W116": [
+            "models.Index(F('tenant_id'), F('created_at').desc(), F('id'), Upper('name'), "
+            f"name={index_name(SubstringListing, ['tenant_id', '-created_at', 'id', 'upper(name)'])!r})"
+        ]
+    }
+    # tenant_id is compared for equality by the row filter: it is not tested as a substring
+    (advice,) = [a for a in advise(newest, vendor="postgresql") if a.check_id == "djfapi.W116"]
+    assert advice.fields == ("tenant_id", "-created_at", "id", "upper(name)")
+
+
+def test_other_databases_get_w110_alone_and_so_does_a_node_that_silences_w116() -> None:
+    unserved = substring_node("created_at", "name")  # no index gives this order
+
+    expected_w110 = [
+        f"models.Index(fields=['tenant_id', 'created_at', 'name', 'id'], "
+        f"name={index_name(SubstringListing, ['tenant_id', 'created_at', 'name', 'id'])!r})"
+    ]
+    assert order_hints(unserved, "sqlite") == {"djfapi.W110": expected_w110}
+    # on PostgreSQL one index serves both: W116's, and W110 has nothing to add
+    assert list(order_hints(unserved, "postgresql")) == ["djfapi.W116"]
+    quiet = substring_node("created_at", "name", silenced_checks=["djfapi.W116"])
+    assert order_hints(quiet, "postgresql") == {"djfapi.W110": expected_w110}
+    assert [a.check_id for a in advice_for_tree(quiet) if a.check_id == "djfapi.W116"] == []
+
+
+def test_the_w116_hint_names_the_index_and_what_it_replaces() -> None:
+    (advice,) = [a for a in advise(substring_node("-created_at"), vendor="postgresql") if a.check_id == "djfapi.W116"]
+
+    message, hint = describe(advice)
+
+    assert "UPPER(column)" in message and "the filter 'name__icontains'" in message
+    assert hint.startswith(f"Add {advice.index} to SubstringListing.Meta.indexes in place of the default order's index")
+    assert "silenced_checks=['djfapi.W116']" in hint

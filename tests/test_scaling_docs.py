@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.postgres.operations import TrigramExtension
+from django.test import modify_settings
 from fastapi.testclient import TestClient
 
-from djfapi.routing.index_advice import advice_for_tree, advise, has_trigram_index
+from djfapi.routing.index_advice import advice_for_tree, advise, has_trigram_index, model_indexes
 from testproject.business.models import Company, CompanyDepartment
 from tests.helpers import TENANT, auth
 from tests.test_docs_examples import ROOT, load
@@ -88,13 +89,35 @@ def test_the_trigram_migration_creates_the_index_with_the_statistics_and_reverse
             row = cursor.fetchone()
         return None if row is None else int(row[0])
 
-    with connection.schema_editor() as editor:
-        for operation, before, after in zip(module.Migration.operations, states, states[1:], strict=True):
+    # as the page says: "django.contrib.postgres" in INSTALLED_APPS teaches Django to write the operator class
+    with modify_settings(INSTALLED_APPS={"append": "django.contrib.postgres"}), connection.schema_editor() as editor:
+        for operation, before, after in zip(module.Migration.operations, states[:-1], states[1:], strict=True):
             operation.database_forwards("business", editor, before, after)
     assert statistics_target() == 1000
 
     with connection.schema_editor() as editor:
-        backwards = list(zip(module.Migration.operations, states, states[1:], strict=True))[::-1]
+        backwards = list(zip(module.Migration.operations, states[:-1], states[1:], strict=True))[::-1]
         for operation, before, after in backwards:
             operation.database_backwards("business", editor, after, before)
     assert statistics_target() is None  # the index is gone, its statistics with it
+
+
+def test_the_substring_example_prints_the_advice_and_declares_what_it_asks_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = load("scaling/substring", fresh=True)
+
+    printed = capsys.readouterr().out.splitlines()
+
+    advised = (
+        "models.Index(F('tenant_id'), F('created_at').desc(), F('id'), Upper('name'), "
+        "name='company_tenant_id_c_50caeb_idx')"
+    )
+    assert printed == [f"djfapi.W116 {advised}"]
+    assert f"djfapi.W116 {advised}" in (ROOT / "docs/scaling.md").read_text()
+    # What the example declares is what the advice asks for, read back as the advisor reads indexes.
+    assert model_indexes(module.SubstringIndexed) == [
+        (("tenant_id", False), ("created_at", True), ("id", False), ("upper(name)", False))
+    ]
+    (declared,) = module.SubstringIndexed._meta.indexes
+    assert declared.name == "company_tenant_id_c_50caeb_idx"

@@ -16,6 +16,10 @@ follows the tenant, not the page. The advisor compares, per node,
 * on PostgreSQL, each declared ``filter_fields`` text column (the ones that get
   ``__icontains``): a trigram index on ``UPPER(column)``, the expression Django's
   ``icontains`` compares there, since no b-tree serves ``LIKE '%...%'`` — W115;
+* on PostgreSQL, the same text columns in the default order's index, as ``UPPER(column)``
+  after its columns: a page of a common substring walks that index and tests each name
+  it passes, and an index that holds ``UPPER(column)`` spares computing it per entry —
+  W116 (its index serves W110's path too, and replaces that index);
 
 with the model's indexes, unique constraints and indexed fields, and names the exact
 ``models.Index`` to add for each one not served. Only declared fields are checked: a
@@ -48,7 +52,16 @@ ORDER_FIELD_CHECK = "djfapi.W112"
 AGGREGATE_CHECK = "djfapi.W113"
 COUNT_CHECK = "djfapi.W114"
 TRIGRAM_CHECK = "djfapi.W115"
-CHECK_IDS = (ORDER_CHECK, FILTER_CHECK, ORDER_FIELD_CHECK, AGGREGATE_CHECK, COUNT_CHECK, TRIGRAM_CHECK)
+SUBSTRING_CHECK = "djfapi.W116"
+CHECK_IDS = (
+    ORDER_CHECK,
+    FILTER_CHECK,
+    ORDER_FIELD_CHECK,
+    AGGREGATE_CHECK,
+    COUNT_CHECK,
+    TRIGRAM_CHECK,
+    SUBSTRING_CHECK,
+)
 _COSTS = {
     ORDER_CHECK: "each page (and each cursor page) reads every row the filter columns select and sorts them",
     FILTER_CHECK: "the filter is tested row by row on every row the filter columns select",
@@ -59,6 +72,9 @@ _COSTS = {
         "no b-tree serves a substring match (UPPER(column) LIKE '%...%'): it is tested on every row the filter "
         "columns select"
     ),
+    SUBSTRING_CHECK: (
+        "a page of a common substring walks the order's index and computes UPPER(column) for every entry it passes"
+    ),
 }
 #: The operator classes of pg_trgm that serve ``LIKE '%...%'`` (GIN and GiST).
 TRIGRAM_OPCLASSES = frozenset({"gin_trgm_ops", "gist_trgm_ops"})
@@ -67,7 +83,7 @@ MAX_INDEX_NAME = 30
 _PROBE = "djfapi-index-advisor"
 logger = logging.getLogger("djfapi.indexes")
 
-IndexColumns = tuple[tuple[str, bool], ...]  # (field name, descending)
+IndexColumns = tuple[tuple[str, bool], ...]  # (field name, or "upper(<field name>)"; descending)
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,7 @@ class Advice:
     check_id: str
     node: DjangoRouterSchema
     use: str  # what the path is, in words
-    fields: tuple[str, ...]  # models.Index(fields=...) of the index to add, "-" for descending
+    fields: tuple[str, ...]  # models.Index(fields=...) of the index to add, "-" for descending, "upper(...)"
     trigram: bool = False  # a GIN trigram index on UPPER(fields[0]) instead of a b-tree
 
     @property
@@ -86,15 +102,39 @@ class Advice:
 
     @property
     def index(self) -> str:
-        """The index to add to the model's ``Meta.indexes``: a ``models.Index(...)``, or W115's ``GinIndex(...)``."""
+        """The index to add to the model's ``Meta.indexes``: a ``models.Index(...)``, or W115's ``GinIndex(...)``.
+
+        An index that holds ``UPPER(column)`` (W116) is written with expressions, which
+        ``models.Index`` takes instead of ``fields``: ``F('name')``, ``F('created_at').desc()``,
+        ``Upper('name')``.
+        """
         if self.trigram:
             return f"GinIndex(OpClass(Upper({self.fields[0]!r}), name='gin_trgm_ops'), name={self.index_name!r})"
+        if any(_upper_of(field) for field in self.fields):
+            return f"models.Index({', '.join(map(_expression_text, self.fields))}, name={self.index_name!r})"
         return f"models.Index(fields={list(self.fields)!r}, name={self.index_name!r})"
+
+
+def upper(column: str) -> str:
+    """How an index entry of ``UPPER(column)`` is named among an index's columns."""
+    return f"upper({column})"
+
+
+def _upper_of(name: str) -> str | None:
+    """``upper(name)`` -> ``name``; None for a plain column."""
+    return name[len("upper(") : -1] if name.startswith("upper(") and name.endswith(")") else None
+
+
+def _expression_text(field: str) -> str:
+    column = _upper_of(field)
+    if column is not None:
+        return f"Upper({column!r})"
+    return f"F({field.lstrip('-')!r}).desc()" if field.startswith("-") else f"F({field!r})"
 
 
 def index_name(model: type[models.Model], fields: Sequence[str]) -> str:
     """A readable index name within Django's 30 characters; a hash keeps long ones apart."""
-    words = [model._meta.model_name or "", *(field.lstrip("-") for field in fields)]
+    words = [model._meta.model_name or "", *(_name_word(field) for field in fields)]
     base = "_".join(words)
     if len(base) + 4 <= MAX_INDEX_NAME:
         return f"{base}_idx"
@@ -105,13 +145,28 @@ def index_name(model: type[models.Model], fields: Sequence[str]) -> str:
 # -- what the model has ---------------------------------------------------------------------------------------------
 
 
+def _name_word(field: str) -> str:
+    column = _upper_of(field)
+    return f"u{column}" if column is not None else field.lstrip("-")
+
+
 def model_indexes(model: type[models.Model]) -> list[IndexColumns]:
-    """Every b-tree column list the database keeps for ``model`` (partial and expression indexes left out)."""
+    """Every b-tree column list the database keeps for ``model`` (partial indexes left out).
+
+    An index of expressions counts for its leading columns (``F('name')``,
+    ``F('name').desc()``) and ``Upper('name')`` entries, up to the first other expression.
+    """
     meta = model._meta
     found: list[IndexColumns] = []
     for index in meta.indexes:
-        if index.fields and not index.condition and not index.expressions:
+        if index.condition or _is_trigram(index):
+            continue
+        if index.fields:
             found.append(tuple((_field_name(model, f.lstrip("-")), f.startswith("-")) for f in index.fields))
+        elif index.expressions:
+            columns = _expression_columns(model, index.expressions)
+            if columns:
+                found.append(columns)
     for constraint in meta.constraints:
         if isinstance(constraint, models.UniqueConstraint) and constraint.fields and constraint.condition is None:
             found.append(tuple((_field_name(model, f), False) for f in constraint.fields))
@@ -121,6 +176,29 @@ def model_indexes(model: type[models.Model]) -> list[IndexColumns]:
         if field.primary_key or field.unique or getattr(field, "db_index", False):
             found.append(((field.name, False),))
     return found
+
+
+def _expression_columns(model: type[models.Model], expressions: Sequence[Any]) -> IndexColumns:
+    """The leading entries of an expression index that the advisor can compare: columns and UPPER(column)."""
+    from django.db.models.functions import Upper
+
+    columns: list[tuple[str, bool]] = []
+    for expression in expressions:
+        descending = isinstance(expression, models.OrderBy) and expression.descending
+        inner = expression.expression if isinstance(expression, models.OrderBy) else expression
+        if isinstance(inner, models.F) and isinstance(name := getattr(inner, "name", None), str):
+            columns.append((_field_name(model, name), descending))
+        elif isinstance(inner, Upper) and (column := _expression_column(model, inner)) is not None:
+            columns.append((upper(column), descending))
+        else:
+            break
+    return tuple(columns)
+
+
+def _is_trigram(index: models.Index) -> bool:
+    from django.contrib.postgres.indexes import GinIndex, GistIndex
+
+    return isinstance(index, GinIndex | GistIndex)
 
 
 def has_trigram_index(model: type[models.Model], column: str) -> bool:
@@ -278,13 +356,20 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
         # What the advice adds serves later paths too: (tenant_id, name, id) serves the filter on name.
         indexes.append(tuple((name.lstrip("-"), name.startswith("-")) for name in fields))
 
+    on_postgresql = (vendor or database_vendor(model)) == "postgresql"
     counted = [("status", False)] if node.delete_status is not None else []
     if prefix or counted:
         need(COUNT_CHECK, "the count of ?total=true", counted, exact=False)
     order = _default_order(node)
     if order is not None:
         text = f"the default order ({', '.join(_terms_text(order))})"
-        need(ORDER_CHECK, text, [*order, *_soft_delete_column(node, order, prefix)], exact=True)
+        walked = [*order, *_soft_delete_column(node, order, prefix)]
+        tested = _substring_columns(node, prefix) if on_postgresql and not silenced(node, SUBSTRING_CHECK) else []
+        if tested:  # first: its index serves the default order too, so W110 then has nothing to add
+            columns = " and ".join(f"'{column}__icontains'" for column in tested)
+            held = [(upper(column), None) for column in tested]
+            need(SUBSTRING_CHECK, f"{text} with the filter {columns}", [*walked, *held], exact=True)
+        need(ORDER_CHECK, text, walked, exact=True)
     for name in node.filter_fields or ():
         column = _own_column(model, name)
         if column is not None and column not in prefix and not _unique_alone(model, column):
@@ -297,27 +382,34 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
         column = _own_column(model, name)
         if column is not None and column not in prefix and not _unique_alone(model, column):
             need(AGGREGATE_CHECK, f"the aggregate on {name!r}", [(column, False)], exact=False)
-    if (vendor or database_vendor(model)) == "postgresql":
+    if on_postgresql:
         found.extend(_trigram_advice(node, prefix))
     return found
 
 
-def _trigram_advice(node: DjangoRouterSchema, prefix: frozenset[str]) -> list[Advice]:
-    """W115: each declared text filter (``name__icontains``) without a trigram index on ``UPPER(column)``."""
+def _substring_columns(node: DjangoRouterSchema, prefix: frozenset[str]) -> list[str]:
+    """The node's declared text filter columns (``name__icontains``), in declaration order, once each."""
     from djfapi.routing.filters import is_text
 
     model = node.model
-    found: list[Advice] = []
+    columns: list[str] = []
     for name in node.filter_fields or ():
         column = _own_column(model, name)
-        if column is None or column != name or column in prefix:
+        if column is None or column != name or column in prefix or column in columns:
             continue  # a relation's or transform's column, or one the row filter compares for equality
         field = model._meta.get_field(column)
-        if not isinstance(field, models.Field) or not is_text(field):
-            continue
-        if not has_trigram_index(model, column) and column not in [a.fields[0] for a in found]:
-            found.append(Advice(TRIGRAM_CHECK, node, f"the filter '{column}__icontains'", (column,), trigram=True))
-    return found
+        if isinstance(field, models.Field) and is_text(field):
+            columns.append(column)
+    return columns
+
+
+def _trigram_advice(node: DjangoRouterSchema, prefix: frozenset[str]) -> list[Advice]:
+    """W115: each declared text filter (``name__icontains``) without a trigram index on ``UPPER(column)``."""
+    return [
+        Advice(TRIGRAM_CHECK, node, f"the filter '{column}__icontains'", (column,), trigram=True)
+        for column in _substring_columns(node, prefix)
+        if not has_trigram_index(node.model, column)
+    ]
 
 
 def _default_order(node: DjangoRouterSchema) -> list[tuple[str, bool]] | None:
@@ -361,7 +453,13 @@ def describe(advice: Advice) -> tuple[str, str]:
         f"{_COSTS[advice.check_id]}, so its cost grows with the rows of the tenant or parent, not the page."
     )
     silence = f"or silence it for this node with silenced_checks=[{advice.check_id!r}]."
-    if advice.trigram:
+    if advice.check_id == SUBSTRING_CHECK:
+        hint = (
+            f"Add {advice.index} to {model.__name__}.Meta.indexes in place of the default order's index (F from "
+            "django.db.models, Upper from django.db.models.functions; it serves that order too), then "
+            f"makemigrations, {silence}"
+        )
+    elif advice.trigram:
         hint = (
             f"Add {advice.index} to {model.__name__}.Meta.indexes (GinIndex and OpClass from "
             "django.contrib.postgres.indexes, Upper from django.db.models.functions; 'django.contrib.postgres' in "
