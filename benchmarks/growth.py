@@ -150,18 +150,21 @@ def _serve(port: int, database_url: str) -> subprocess.Popen[bytes]:
     raise SystemExit("the growth app did not start")
 
 
-def _time(client: httpx.Client, path: str, requests: int) -> tuple[float, int]:
-    """Median milliseconds of ``requests`` sequential requests after 5 warm-up ones; and the status."""
-    status = 0
+def _time(client: httpx.Client, path: str, requests: int) -> tuple[float, int, int | None]:
+    """Median milliseconds of ``requests`` sequential requests after 5 warm-up ones; the status; and the
+    number of items of a list's page (None for other answers)."""
     for _ in range(5):
-        status = client.get(path).status_code
+        client.get(path)
     samples = []
+    response = None
     for _ in range(requests):
         started = time.perf_counter()
         response = client.get(path)
         samples.append((time.perf_counter() - started) * 1000)
-        status = response.status_code
-    return statistics.median(samples), status
+    assert response is not None
+    body = response.json() if response.status_code == 200 else None
+    items = len(body["items"]) if isinstance(body, dict) and isinstance(body.get("items"), list) else None
+    return statistics.median(samples), response.status_code, items
 
 
 def measure(
@@ -177,6 +180,7 @@ def measure(
     servers = {}
     rounds: dict[int, dict[str, list[float]]] = {size: {c.name: [] for c in CLASSES} for size in sizes}
     statuses: dict[int, dict[str, int]] = {size: {} for size in sizes}
+    page_items: dict[int, dict[str, int | None]] = {size: {} for size in sizes}
     try:
         for number, size in enumerate(sizes):
             servers[size] = _serve(PORT + number, urls[size])
@@ -188,9 +192,10 @@ def measure(
         for _ in range(runs):
             for request_class in CLASSES:
                 for size in sizes:  # back to back: a noisy moment falls on every size alike
-                    median, status = _time(clients[size], request_class.path(contexts[size]), requests)
+                    median, status, items = _time(clients[size], request_class.path(contexts[size]), requests)
                     rounds[size][request_class.name].append(median)
                     statuses[size][request_class.name] = status
+                    page_items[size][request_class.name] = items
         for client in clients.values():
             client.close()
     finally:
@@ -211,7 +216,8 @@ def measure(
         results[size] = {}
         for name, medians in rounds[size].items():
             cell = {"median": statistics.median(medians), "low": min(medians), "high": max(medians)}
-            results[size][name] = {**cell, "status": statuses[size][name], "rounds": medians}
+            results[size][name] = {**cell, "status": statuses[size][name], "items": page_items[size][name]}
+            results[size][name]["rounds"] = medians
     first, last = sizes[0], sizes[-1]
     growth = {
         c.name: [b / a for a, b in zip(rounds[first][c.name], rounds[last][c.name], strict=True)] for c in CLASSES
@@ -243,6 +249,14 @@ def table(
         lines.append(f"| {request_class.name} | {' | '.join(cells)} | {growth:.2f}x ({spread}) |")
     first_page = {size: by_size[size]["GET /companies?limit=50 (order name)"]["median"] for size in sizes}
     lines.append("")
+    uneven = [
+        f"{c.name} {' / '.join(str(by_size[size][c.name]['items']) for size in sizes)}"
+        for c in CLASSES
+        if len({by_size[size][c.name]["items"] for size in sizes}) > 1 and by_size[last][c.name]["status"] == 200
+    ]
+    if uneven:  # a page with fewer rows costs less to read and send: its growth is not only the table's
+        lines.append(f"Items per page where they differ by size: {'; '.join(uneven)}.")
+        lines.append("")
     for size in sizes:
         ctx = contexts[size]
         cursor_ratio = by_size[size]["cursor at 90%"]["median"] / by_size[size]["cursor first page"]["median"]
