@@ -177,7 +177,7 @@ def measure(
 
     token = mint_token(tenant=BIG_TENANT, user="bench-user", scopes=["business.companies.read.any"], expires=7200)
     sizes = sorted(contexts)
-    servers = {}
+    servers: dict[int, subprocess.Popen[bytes]] = {}
     rounds: dict[int, dict[str, list[float]]] = {size: {c.name: [] for c in CLASSES} for size in sizes}
     statuses: dict[int, dict[str, int]] = {size: {} for size in sizes}
     page_items: dict[int, dict[str, int | None]] = {size: {} for size in sizes}

@@ -338,7 +338,9 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
     """Each list path of ``node`` that no index of its model serves.
 
     ``vendor`` is the database's (default: the one the model is read from); the trigram
-    advice (W115) is PostgreSQL's only.
+    and substring advice (W115, W116) is PostgreSQL's only. W116's index serves the
+    default order too, so it is asked for instead of W110's — unless the node silences
+    W116, and then W110 asks for the order's index as on any other database.
     """
     model = node.model
     indexes = model_indexes(model)
@@ -455,8 +457,8 @@ def describe(advice: Advice) -> tuple[str, str]:
     silence = f"or silence it for this node with silenced_checks=[{advice.check_id!r}]."
     if advice.check_id == SUBSTRING_CHECK:
         hint = (
-            f"Add {advice.index} to {model.__name__}.Meta.indexes in place of the default order's index (F from "
-            "django.db.models, Upper from django.db.models.functions; it serves that order too), then "
+            f"Add {advice.index} to {model.__name__}.Meta.indexes in place of the default order's index, if there "
+            "is one: it serves that order too (F from django.db.models, Upper from django.db.models.functions), then "
             f"makemigrations, {silence}"
         )
     elif advice.trigram:
