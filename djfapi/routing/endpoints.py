@@ -234,9 +234,9 @@ def list_rows(
     # none; nothing is answered before), and a condition a row counter (djfapi.counts) can answer.
     count, estimated = total_of(_rows(ctx, parsed, (), parent_by_column=True), total) if total else (None, None)
     budget = RowBudget(max_response_rows())
+    substring = _tests_substrings(parsed)
     try:
         if node.cursor is None:
-            substring = _tests_substrings(parsed)
             page = _offset_page(rows, Ordering.order_by(terms), counts, offset, limit, substring=substring)
             items = _read_page(shown, page, budget)
             if not items:
@@ -254,7 +254,7 @@ def list_rows(
         ordered = rows.order_by(*Ordering.order_by(terms))
         if cursor:
             ordered = ordered.filter(node.cursor.decode(cursor, terms))
-        if _tests_substrings(parsed):
+        if substring:
             ordered = _keys_first(ordered, counts, 0, limit + 1)  # the rows it tests are index entries
         if shown.reader is not None:
             paths = [field.path for field, _ in terms]

@@ -359,6 +359,7 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
         indexes.append(tuple((name.lstrip("-"), name.startswith("-")) for name in fields))
 
     on_postgresql = (vendor or database_vendor(model)) == "postgresql"
+    text_columns = _substring_columns(node, prefix) if on_postgresql else []  # W115's and W116's
     counted = [("status", False)] if node.delete_status is not None else []
     if prefix or counted:
         need(COUNT_CHECK, "the count of ?total=true", counted, exact=False)
@@ -366,7 +367,7 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
     if order is not None:
         text = f"the default order ({', '.join(_terms_text(order))})"
         walked = [*order, *_soft_delete_column(node, order, prefix)]
-        tested = _substring_columns(node, prefix) if on_postgresql and not silenced(node, SUBSTRING_CHECK) else []
+        tested = text_columns if not silenced(node, SUBSTRING_CHECK) else []
         if tested:  # first: its index serves the default order too, so W110 then has nothing to add
             columns = " and ".join(f"'{column}__icontains'" for column in tested)
             held = [(upper(column), None) for column in tested]
@@ -384,8 +385,7 @@ def advise(node: DjangoRouterSchema, vendor: str | None = None) -> list[Advice]:
         column = _own_column(model, name)
         if column is not None and column not in prefix and not _unique_alone(model, column):
             need(AGGREGATE_CHECK, f"the aggregate on {name!r}", [(column, False)], exact=False)
-    if on_postgresql:
-        found.extend(_trigram_advice(node, prefix))
+    found.extend(_trigram_advice(node, text_columns))
     return found
 
 
@@ -405,11 +405,11 @@ def _substring_columns(node: DjangoRouterSchema, prefix: frozenset[str]) -> list
     return columns
 
 
-def _trigram_advice(node: DjangoRouterSchema, prefix: frozenset[str]) -> list[Advice]:
+def _trigram_advice(node: DjangoRouterSchema, text_columns: Sequence[str]) -> list[Advice]:
     """W115: each declared text filter (``name__icontains``) without a trigram index on ``UPPER(column)``."""
     return [
         Advice(TRIGRAM_CHECK, node, f"the filter '{column}__icontains'", (column,), trigram=True)
-        for column in _substring_columns(node, prefix)
+        for column in text_columns
         if not has_trigram_index(node.model, column)
     ]
 
