@@ -67,6 +67,38 @@ MODE_CHECKS = {
 }
 
 
+def fields_beyond_selection(selection: str, body: Any) -> set[str]:
+    """The top-level fields of a read answer (an item, or a page's items) that ``?fields=selection`` did not ask for."""
+    asked = {path.split(".")[0].strip() for path in selection.split(",")}
+    rows = body["items"] if isinstance(body, dict) and isinstance(body.get("items"), list) else [body]
+    return {name for row in rows if isinstance(row, dict) for name in row if name not in asked}
+
+
+def selected_fields_only(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A ``?fields=`` answer holds the fields asked for and no other.
+
+    Its read schema's other fields are left out, as the parameter's description says, so
+    the schema's ``required`` list does not apply to it; this check replaces
+    ``response_schema_conformance`` for such a case.
+    """
+    selection = (case.query or {}).get("fields")
+    if response.status_code != 200 or not isinstance(selection, str):
+        return None
+    extra = fields_beyond_selection(selection, response.json())
+    if extra:
+        raise AssertionError(f"?fields={selection} answered {sorted(extra)} as well")
+    return True
+
+
+def checks_for(case: Any, mode: GenerationMode) -> list[Any]:
+    """The checks of a case: ``CHECKS`` and its mode's, with ``selected_fields_only`` for a ``?fields=`` one."""
+    chosen = CHECKS + MODE_CHECKS[mode]
+    if isinstance((case.query or {}).get("fields"), str):
+        chosen = [check for check in chosen if check is not checks.response_schema_conformance]
+        chosen.append(selected_fields_only)
+    return chosen
+
+
 def _operation_labels() -> list[str]:
     paths = create_app().openapi()["paths"]
     return [f"{method.upper()} {path}" for path, item in paths.items() for method in item]
@@ -136,7 +168,7 @@ def fuzz_mode(
         CASES[operation.label] = CASES.get(operation.label, 0) + 1
         savepoint = transaction.savepoint()
         try:
-            case.call_and_validate(session=client, headers=headers(), checks=CHECKS + MODE_CHECKS[mode])
+            case.call_and_validate(session=client, headers=headers(), checks=checks_for(case, mode))
         finally:
             transaction.savepoint_rollback(savepoint)
 
@@ -186,3 +218,19 @@ def test_operation_answers_as_documented(
     inputs = bool(list(operation.iter_parameters())) or has_body(operation)
     # hypothesis ran (and did not give up on the strategy); an operation without inputs has one case
     assert CASES[label] >= (EXAMPLES if inputs else 1)
+
+
+def test_a_fields_answer_is_checked_against_the_selection_not_the_full_schema(
+    client: Any, shared_connection: None
+) -> None:
+    seed_demo_data()
+    Company.objects.filter(tenant_id=DEMO_TENANT).update(is_verified=True, status=Company.Status.ACTIVE)
+
+    selected = client.get("/directory?limit=5&fields=id")
+    whole = client.get("/directory?limit=5")
+
+    assert selected.status_code == whole.status_code == 200
+    assert selected.json()["items"], "the directory lists the verified companies"
+    assert fields_beyond_selection("id", selected.json()) == set()
+    assert fields_beyond_selection("id", whole.json()) == {"name"}  # what the check refuses
+    assert fields_beyond_selection("id, name", whole.json()) == set()

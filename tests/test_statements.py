@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.test.utils import CaptureQueriesContext
 
-from djfapi.orm.statements import CACHE_ATTRIBUTE, ChildStatement, read_children
+from djfapi.orm.statements import CACHE_ATTRIBUTE, ChildStatement, _with_key_array, read_children
+from testproject.business.models import Company, CompanyDepartment
 from tests.testapp import models as testapp
-from tests.testapp.models import Book, Episode, Playlist, Shelf
+from tests.testapp.models import Book, Chapter, Episode, Playlist, Shelf
 
 COLUMNS = ("shelf_id", "pk", "title")
 
@@ -103,3 +105,60 @@ def test_a_manager_that_filters_with_its_own_value_is_never_kept(db: None, monke
     assert [row["title"] for row in before] == ["pilot"]
     assert [row["title"] for row in after] == ["finale"]  # a kept statement would still hide the finale
     assert _shapes()[(Episode, "playlist_id", ("pk",), columns, 1, 5)] is None
+
+
+def test_keys_that_preparing_leaves_unchanged_are_sent_as_they_are(shelves: list[Shelf]) -> None:
+    read_children(Book, "shelf_id", ["A"], ("pk",), COLUMNS, 5)
+
+    rows = read_children(Book, "shelf_id", ["B"], ("pk",), COLUMNS, 5)
+
+    statement = _shapes()[(Book, "shelf_id", ("pk",), COLUMNS, 1, 5)]
+    assert isinstance(statement, ChildStatement)
+    assert statement.unchanged is str  # a CharField key: Django's preparation hands it back as it was
+    assert rows == _fresh(["B"], 5)
+
+
+def test_keys_of_another_type_than_the_shape_was_kept_with_are_prepared(shelves: list[Shelf]) -> None:
+    first, second = Book.objects.filter(title__in=["A0", "B0"]).order_by("title")
+    for book in (first, second):
+        Chapter.objects.create(book=book, title=f"{book.title} one", number=1)
+    columns = ("book_id", "pk", "title")
+    read_children(Chapter, "book_id", [first.pk], ("pk",), columns, 5)
+    assert _shapes()[(Chapter, "book_id", ("pk",), columns, 1, 5)].unchanged is int  # type: ignore[union-attr]
+
+    # a key as text, as a path parameter might carry it: prepared to the column's type, not sent as text
+    (row,) = read_children(Chapter, "book_id", [str(second.pk)], ("pk",), columns, 5)
+
+    assert row["title"] == "B0 one"
+    assert row["book_id"] == second.pk
+
+
+def test_uuid_keys_go_to_postgresql_as_one_array_and_read_the_same_rows(db: None) -> None:
+    connections[DEFAULT_DB_ALIAS].__dict__.pop(CACHE_ATTRIBUTE, None)
+    companies = [Company.objects.create(tenant_id="t", name=f"c{number}") for number in range(4)]
+    for company in companies:
+        for number in range(2):
+            CompanyDepartment.objects.create(company=company, name=f"{company.name} d{number}", budget=number)
+    columns = ("company_id", "pk", "name", "budget")
+    read_children(CompanyDepartment, "company_id", [c.pk for c in companies[:2]], ("name", "pk"), columns, 9)
+    keys = [companies[3].pk, companies[2].pk]
+
+    with CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as captured:
+        rows = read_children(CompanyDepartment, "company_id", keys, ("name", "pk"), columns, 9)
+
+    fresh = CompanyDepartment.objects.filter(company_id__in=keys).order_by("name", "pk").values(*columns)[:9]
+    assert rows == list(fresh)
+    assert [row["name"] for row in rows] == ["c2 d0", "c2 d1", "c3 d0", "c3 d1"]
+    (statement,) = (query["sql"] for query in captured.captured_queries)
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        assert "= ANY('{" in statement and "}'::uuid[])" in statement and " IN (" not in statement
+    else:
+        assert " IN (" in statement  # SQLite stores a UUID as text: Django's statement, keys prepared one by one
+
+
+def test_the_key_array_replaces_only_the_keys_own_placeholders() -> None:
+    sql = 'SELECT "c"."id" FROM "c" WHERE "c"."p" IN (%s, %s) ORDER BY 1 LIMIT 5'
+
+    assert _with_key_array(sql, 2) == 'SELECT "c"."id" FROM "c" WHERE "c"."p" = ANY(%s::uuid[]) ORDER BY 1 LIMIT 5'
+    assert _with_key_array(sql, 3) is None  # not the keys' placeholders
+    assert _with_key_array(sql.replace("LIMIT 5", "AND x IN (%s, %s)"), 2) is None  # two such groups: left alone

@@ -27,6 +27,7 @@ from django.db.models import Count, F, OrderBy, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from djfapi.orm.keys import hashable_key, hashable_keys
 from djfapi.orm.many import relation
 from djfapi.orm.mapping import SCHEMA_CACHE_SIZE, FieldKind, FieldMapping, SchemaMapping
 from djfapi.orm.plain import column_type, field_is_plain, keys_in_order, list_of, plain_schema, value_matches
@@ -183,7 +184,7 @@ class ValuesReader:
                 shaped = child.read_written(rows[: nested.limit] if nested.limit is not None else rows)
                 if shaped is None:
                     break
-                grouped[parent.pk] = shaped
+                grouped[hashable_key(parent.pk)] = shaped
             else:
                 known[nested.name] = grouped
         return known
@@ -245,6 +246,7 @@ class ValuesReader:
             nested.name: known[nested.name] if nested.name in known else nested.reader._children(nested, keys, budget)
             for nested in self.nested
         }
+        found_by = hashable_keys(keys) if self.nested else keys  # how ``_children`` keys its groups
         names = self._as_read
         if names is not None:
             extras = [name for name in rows[0] if name not in names]
@@ -256,7 +258,7 @@ class ValuesReader:
             items = [{name: row[lookup] for name, lookup in self.columns} for row in rows]
         for index, item in enumerate(items):
             for nested in self.nested:
-                found = children[nested.name].get(keys[index], [])
+                found = children[nested.name].get(found_by[index], [])
                 item[nested.name] = [child[nested.flatten] for child in found] if nested.flatten else found
         return items
 
@@ -265,7 +267,7 @@ class ValuesReader:
     ) -> dict[Any, list[dict[str, Any]]]:
         keys = list(parent_keys)
         rows = self._first_rows(keys, nested, budget)
-        parents = [row[nested.parent_column] for row in rows]  # before _shape drops the column
+        parents = hashable_keys([row[nested.parent_column] for row in rows])  # before _shape drops the column
         grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for parent, shaped in zip(parents, self._shape(rows, budget), strict=True):
             grouped[parent].append(shaped)
@@ -367,6 +369,8 @@ def _fetch(values: QuerySet[Any], budget: RowBudget | None) -> list[dict[str, An
 
 
 def _first_per_parent(rows: list[dict[str, Any]], parent_column: str, limit: int) -> list[dict[str, Any]]:
+    if len(rows) <= limit:
+        return rows  # no parent can have more than the cap: nothing to count (the common case)
     taken: dict[Any, int] = defaultdict(int)
     kept = []
     for row in rows:

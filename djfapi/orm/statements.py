@@ -17,6 +17,7 @@ through a new queryset every time, as before.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.sql.compiler import SQLCompiler
+
+from djfapi.orm.keys import hashable_keys
 
 CACHE_ATTRIBUTE = "_djfapi_child_statements"
 MAX_SHAPES = 512  # per connection; the cache starts again when full (shapes are few: nodes x page sizes)
@@ -38,10 +41,28 @@ class ChildStatement:
     compiler: SQLCompiler
     converters: dict[int, Any]
     prepare: Callable[[Any], Any]
+    #: The type of key that ``prepare`` hands back unchanged (a UUID on PostgreSQL, an integer), if any:
+    #: such keys are sent as they are, sparing Django's two preparation calls per key.
+    unchanged: type | None = None
+    #: PostgreSQL, UUID keys: the same statement with ``= ANY(%s::uuid[])`` for ``IN (%s, ...)``, the keys
+    #: sent as one array literal. psycopg dumps and quotes each UUID parameter apart (about 7% of the
+    #: endpoint's CPU for a page of 50 companies with two nested lists, in a profile); joining their
+    #: ``hex`` costs a fraction of that.
+    array_sql: str | None = None
 
     def run(self, connection: BaseDatabaseWrapper, keys: Sequence[Any]) -> list[dict[str, Any]]:
+        sql: str = self.sql
+        unchanged = self.unchanged
+        params: list[Any]
+        if unchanged is not None and all(type(key) is unchanged for key in keys):
+            if self.array_sql is not None:
+                sql, params = self.array_sql, ["{" + ",".join([key.hex for key in keys]) + "}"]
+            else:
+                params = list(keys)
+        else:
+            params = [self.prepare(key) for key in keys]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, [self.prepare(key) for key in keys])
+            cursor.execute(sql, params)
             rows: Any = cursor.fetchall()
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
@@ -64,7 +85,7 @@ def read_children(
     cache: dict[tuple[Any, ...], ChildStatement | None] = connection.__dict__.setdefault(CACHE_ATTRIBUTE, {})
     shape = (model, parent_column, ordering, columns, len(keys), stop)
     statement = cache.get(shape, False)
-    if isinstance(statement, ChildStatement) and len(set(keys)) == len(keys):
+    if isinstance(statement, ChildStatement) and len(set(hashable_keys(keys))) == len(keys):
         return statement.run(connection, keys)
     queryset = (
         model._default_manager.using(alias)
@@ -94,9 +115,33 @@ def _compiled(
 
     compiler = queryset.query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
-    if len(set(keys)) != len(keys) or list(params) != [prepare(key) for key in keys]:
+    prepared = [prepare(key) for key in keys]
+    if len(set(keys)) != len(keys) or list(params) != prepared:
         return None
     query = queryset.query
     names = (*query.extra_select, *query.values_select, *query.annotation_select)
     converters = compiler.get_converters([selected[0] for selected in compiler.select[: compiler.col_count]])
-    return ChildStatement(sql, tuple(names), compiler, converters, prepare)
+    unchanged = _unchanged_type(field, keys, prepared)
+    array_sql = (
+        _with_key_array(sql, len(keys)) if unchanged is uuid.UUID and connection.vendor == "postgresql" else None
+    )
+    return ChildStatement(sql, tuple(names), compiler, converters, prepare, unchanged, array_sql)
+
+
+def _with_key_array(sql: str, keys: int) -> str | None:
+    """``sql`` with its one ``IN (%s, ...)`` of ``keys`` placeholders as ``= ANY(%s::uuid[])``; None
+    when it does not hold exactly one (the statement is then sent as Django wrote it)."""
+    placeholders = f" IN ({', '.join(['%s'] * keys)})"
+    if sql.count(placeholders) != 1 or sql.count("%s") != keys:
+        return None
+    return sql.replace(placeholders, " = ANY(%s::uuid[])")
+
+
+def _unchanged_type(field: models.Field[Any, Any], keys: Sequence[Any], prepared: Sequence[Any]) -> type | None:
+    """The type of ``keys`` if preparing them handed each back as it was, for a field whose preparation
+    is Django's own (a custom field may change some values of a type and not others); else None."""
+    target = getattr(field, "target_field", field)
+    kinds = {type(key) for key in keys}
+    if len(kinds) != 1 or not all(type(f).__module__.startswith("django.") for f in (field, target)):
+        return None
+    return kinds.pop() if all(value is key for value, key in zip(prepared, keys, strict=True)) else None
