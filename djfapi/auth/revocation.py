@@ -19,6 +19,14 @@ database when the first request of an event loop needs it and then kept current:
 So a revocation is seen by every process within ``AUTH_REVOCATION_POLL_INTERVAL``
 seconds at most (plus one query's time), and usually at once. The reload is one query
 per process per interval, never one per request.
+
+A loop may also live for one request only: Starlette's ``TestClient`` used outside
+``with`` runs each request in an event loop of its own and runs no lifespan. A follower
+that listened at once would open a ``LISTEN`` connection, and read the set again, for
+every such request, only to be cancelled as the loop closes. So a follower started by a
+request (not by the app's start-up) waits ``FOLLOW_AFTER`` seconds before it listens;
+a request on a loop whose follower is not yet listening reads the set itself when it is
+older than the interval, which keeps the bound above for every loop.
 """
 
 from __future__ import annotations
@@ -190,28 +198,38 @@ def apply_message(payload: Any) -> bool:
 # -- following, per event loop ---------------------------------------------------------------
 
 _followers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
-_load_lock: asyncio.Lock | None = None
+#: The loops whose follower listens and reloads (past its ``FOLLOW_AFTER``).
+_following: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+#: Held by the request reloading a stale set; concurrent ones go on with the set they have.
+_reloading = threading.Lock()
 
 
 #: Whether processes follow revocations from other processes (the test suite's own process does
 #: not: its tests revoke in-process, and a follower would query at moments the tests count).
 FOLLOW = True
+#: Seconds a follower started by a request waits before it listens (see the module docstring).
+FOLLOW_AFTER = 1.0
 
 
-async def ensure_ready() -> None:
-    """Load the cache if it is not, and follow revocations on this event loop (cheap once done)."""
+async def ensure_ready(*, at_startup: bool = False) -> None:
+    """Load the cache if it is not (or, on a loop nobody follows on yet, if it is older than the
+    interval), and follow revocations on this event loop. Cheap once done: no query."""
     loop = asyncio.get_running_loop()
     if cache.loaded_at is None:
         await _reload()
+    elif loop not in _following and time.monotonic() - cache.loaded_at > poll_interval():
+        await _reload_unless_running()
     if FOLLOW and loop not in _followers:
-        _followers[loop] = loop.create_task(_follow(), name="djfapi-revocations")
+        wait = 0.0 if at_startup else FOLLOW_AFTER
+        _followers[loop] = loop.create_task(_follow(wait), name="djfapi-revocations")
 
 
 async def startup() -> None:
-    """``ensure_ready`` at the start of an app; a database that does not answer yet is no reason
-    not to start (the first request that carries a token loads the revoked ids instead)."""
+    """``ensure_ready`` at the start of an app (its loop serves every request: the follower listens
+    at once); a database that does not answer yet is no reason not to start (the first request that
+    carries a token loads the revoked ids instead)."""
     try:
-        await ensure_ready()
+        await ensure_ready(at_startup=True)
     except Exception as error:
         logger.warning("djfapi.auth: could not load the revoked tokens at start-up (%s); loading them later", error)
 
@@ -222,9 +240,22 @@ async def _reload() -> None:
     await run_signalled(request_signalling(load))
 
 
-async def _follow() -> None:
-    """Listen for revocation messages and reload every poll interval, until the loop ends."""
+async def _reload_unless_running() -> None:
+    if _reloading.acquire(blocking=False):
+        try:
+            await _reload()
+        finally:
+            _reloading.release()
+
+
+async def _follow(wait: float) -> None:
+    """After ``wait`` seconds, listen for revocation messages and reload every poll interval, until
+    the loop ends."""
     from djfapi.live import listeners
+
+    await asyncio.sleep(wait)  # a loop made for one request ends here, before any connection
+    loop = asyncio.get_running_loop()
+    _following.add(loop)
 
     def wake(payload: Any) -> None:
         if payload is None or not apply_message(payload):
@@ -256,6 +287,7 @@ async def _follow() -> None:
             except Exception as error:  # keep the last known set; try again at the next interval
                 logger.warning("djfapi.auth: could not reload the revoked tokens: %s", error)
     finally:
+        _following.discard(loop)
         if listener is not None:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
