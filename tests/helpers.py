@@ -19,6 +19,22 @@ OTHER_TENANT = "tenant-b"
 USER = "user-1"
 
 
+def own_postgresql_connection(**options: Any) -> Any:
+    """A psycopg connection of its own to the test database, outside Django's (and its transaction)."""
+    import psycopg
+    from django.db import connection
+
+    config = connection.settings_dict
+    return psycopg.connect(
+        dbname=config["NAME"],
+        user=config["USER"],
+        password=config["PASSWORD"],
+        host=config["HOST"],
+        port=config["PORT"],
+        **options,
+    )
+
+
 def token(
     tenant: str = TENANT, user: str = USER, scopes: tuple[str, ...] | list[str] = ALL_SCOPES, **options: Any
 ) -> str:

@@ -42,7 +42,7 @@ from djfapi.errors.handlers import DatabaseFailure, classify_database_error, ren
 from djfapi.routing import filters
 from testproject.business.models import Company, CompanyCostcenter
 from tests.factories import make_company, make_costcenter, make_department, make_employee, make_team
-from tests.helpers import auth
+from tests.helpers import auth, own_postgresql_connection
 from tests.live.server import Call, Outcome
 from tests.test_outage import assert_unavailable, closed_port
 
@@ -334,13 +334,7 @@ def row_locked_elsewhere(company: Company) -> Iterator[dict[str, Any]]:
             writer.close()
         return
     config = connection.settings_dict
-    with psycopg.connect(
-        dbname=config["NAME"],
-        user=config["USER"],
-        password=config["PASSWORD"],
-        host=config["HOST"],
-        port=config["PORT"],
-    ) as other:
+    with own_postgresql_connection() as other:
         other.execute(f"SELECT 1 FROM {Company._meta.db_table} WHERE id = %s FOR UPDATE", [company.pk])
         yield {"OPTIONS": {**config["OPTIONS"], "options": "-c lock_timeout=200"}}
         other.rollback()

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from djfapi.auth import revocation
 from djfapi.auth.models import RevokedToken
 from djfapi.security.tokens import mint_token
-from tests.helpers import TENANT, auth
+from tests.helpers import TENANT, auth, own_postgresql_connection
 
 READ_ANY = ["business.companies.read.any"]
 
@@ -43,17 +43,7 @@ class ListenerSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        import psycopg
-
-        config = connection.settings_dict
-        with psycopg.connect(
-            dbname=config["NAME"],
-            user=config["USER"],
-            password=config["PASSWORD"],
-            host=config["HOST"],
-            port=config["PORT"],
-            autocommit=True,
-        ) as sampler:
+        with own_postgresql_connection(autocommit=True) as sampler:
             while not self._stop.is_set():
                 row = sampler.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
@@ -107,13 +97,14 @@ def test_a_loop_per_request_opens_no_listen_connection_and_the_apps_own_loop_ope
 
 
 def test_a_loop_nobody_follows_on_reads_the_revoked_ids_again_once_they_are_older_than_the_interval(
-    app: FastAPI, transactional_db: None, settings: Any
+    app: FastAPI, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(revocation, "FOLLOW", True)
     settings.DJFAPI = {**django_settings.DJFAPI, "AUTH_REVOCATION_POLL_INTERVAL": 0.5}
     victim = mint_token(tenant=TENANT, user="u1", scopes=READ_ANY)
     jti = jwt.decode(victim, options={"verify_signature": False})["jti"]
     headers = {"Authorization": f"Bearer {victim}"}
-    client = TestClient(app)  # a loop per request: no follower ever runs on them
+    client = TestClient(app)  # a loop per request: no follower gets to listen on them
     revocation.cache.replace({}, {}, time.monotonic())
     try:
         assert client.get("/companies", headers=headers).status_code == 200
@@ -127,5 +118,28 @@ def test_a_loop_nobody_follows_on_reads_the_revoked_ids_again_once_they_are_olde
         refused = client.get("/companies", headers=headers)
         assert refused.status_code == 401
         assert refused.json()["detail"]["code"] == "token_revoked"
+    finally:
+        revocation.cache.replace({}, {}, time.monotonic())
+
+
+def test_a_process_that_follows_no_other_does_not_read_the_revoked_ids_again(
+    app: FastAPI, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FOLLOW = False`` (this suite's own setting, for tests that count queries): revocations made
+    in this process still apply at once, others' are never read, however old the set."""
+    monkeypatch.setattr(revocation, "FOLLOW", False)
+    settings.DJFAPI = {**django_settings.DJFAPI, "AUTH_REVOCATION_POLL_INTERVAL": 0.2}
+    victim = mint_token(tenant=TENANT, user="u1", scopes=READ_ANY)
+    jti = jwt.decode(victim, options={"verify_signature": False})["jti"]
+    headers = {"Authorization": f"Bearer {victim}"}
+    client = TestClient(app)
+    revocation.cache.replace({}, {}, time.monotonic())
+    reloads = revocation.cache.reloads
+    try:
+        now = datetime.datetime.now(datetime.UTC)
+        RevokedToken.objects.create(jti=jti, expires_at=now + datetime.timedelta(hours=1), revoked_at=now)
+        time.sleep(0.3)
+        assert client.get("/companies", headers=headers).status_code == 200
+        assert revocation.cache.reloads == reloads
     finally:
         revocation.cache.replace({}, {}, time.monotonic())

@@ -23,7 +23,7 @@ from djfapi.counts.ddl import CounterNames
 from djfapi.counts.lookup import counter_of
 from djfapi.counts.operations import counted_fields
 from testproject.business.models import Company, CompanyDepartment
-from tests.helpers import OTHER_TENANT, TENANT, auth
+from tests.helpers import OTHER_TENANT, TENANT, auth, own_postgresql_connection
 
 COUNTER = "business_company_counts"
 
@@ -50,17 +50,6 @@ RAW_COLUMNS = "(id, tenant_id, name, status, is_verified, created_at)"
 
 def raw_values(name: str) -> str:
     return f"(gen_random_uuid(), '{TENANT}', '{name}', 'active', false, now())"
-
-
-def psycopg_connection() -> Any:
-    """A connection of its own to the test database, outside Django's."""
-    import psycopg
-
-    params = connection.get_connection_params()
-    return psycopg.connect(**{key: value for key, value in params.items() if key in CONNECT_KEYS})
-
-
-CONNECT_KEYS = ("dbname", "user", "password", "host", "port")
 
 
 def touches_counter(queries: list[dict[str, Any]]) -> bool:
@@ -156,11 +145,11 @@ def test_postgresql_a_transaction_held_open_never_holds_up_another_writer(transa
     twelve other connections, one after another, insert into the same tenant with a
     lock timeout of one second. Each takes a counter row nobody holds or starts its own.
     """
-    held = psycopg_connection()
+    held = own_postgresql_connection()
     try:
         held.execute(f"INSERT INTO business_company {RAW_COLUMNS} VALUES {raw_values('held')}")  # not committed
         for n in range(12):
-            with psycopg_connection() as other:
+            with own_postgresql_connection() as other:
                 other.execute("SET lock_timeout = '1s'")
                 other.execute(f"INSERT INTO business_company {RAW_COLUMNS} VALUES {raw_values(f'other {n}')}")
                 other.commit()

@@ -204,8 +204,9 @@ _following: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _reloading = threading.Lock()
 
 
-#: Whether processes follow revocations from other processes (the test suite's own process does
-#: not: its tests revoke in-process, and a follower would query at moments the tests count).
+#: Whether processes follow revocations from other processes, by a follower or by a request's own
+#: reload (the test suite's own process does not: its tests revoke in-process, and a reload would
+#: query at moments the tests count).
 FOLLOW = True
 #: Seconds a follower started by a request waits before it listens (see the module docstring).
 FOLLOW_AFTER = 1.0
@@ -217,7 +218,7 @@ async def ensure_ready(*, at_startup: bool = False) -> None:
     loop = asyncio.get_running_loop()
     if cache.loaded_at is None:
         await _reload()
-    elif loop not in _following and time.monotonic() - cache.loaded_at > poll_interval():
+    elif FOLLOW and loop not in _following and time.monotonic() - cache.loaded_at > poll_interval():
         await _reload_unless_running()
     if FOLLOW and loop not in _followers:
         wait = 0.0 if at_startup else FOLLOW_AFTER
