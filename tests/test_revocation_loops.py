@@ -12,19 +12,23 @@ too. The app's own loop (its start-up ran) listens at once, as before.
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.testclient import TestClient
 
 from djfapi.auth import revocation
 from djfapi.auth.models import RevokedToken
+from djfapi.errors import install_error_handlers
+from djfapi.schemas import Access
+from djfapi.security.jwt import JWTToken
 from djfapi.security.tokens import mint_token
 from tests.helpers import TENANT, auth, own_postgresql_connection
 
@@ -141,5 +145,37 @@ def test_a_process_that_follows_no_other_does_not_read_the_revoked_ids_again(
         time.sleep(0.3)
         assert client.get("/companies", headers=headers).status_code == 200
         assert revocation.cache.reloads == reloads
+    finally:
+        revocation.cache.replace({}, {}, time.monotonic())
+
+
+def test_a_stale_set_is_kept_when_the_database_does_not_answer_and_a_set_never_read_is_a_503(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No ``db`` fixture: pytest-django refuses this test's database connections, so reading the
+    revoked ids fails as it does when the database is down."""
+    monkeypatch.setattr(revocation, "FOLLOW", True)
+    settings.DJFAPI = {**django_settings.DJFAPI, "AUTH_REVOCATION_POLL_INTERVAL": 0.1}
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/me")
+    def me(access: Annotated[Access, Security(JWTToken(), scopes=READ_ANY)]) -> str:
+        return access.user_id
+
+    client = TestClient(app)  # a loop per request, nobody following on it
+    headers = auth(scopes=READ_ANY)
+    revocation.cache.replace({}, {}, time.monotonic())
+    time.sleep(0.15)  # older than the interval
+    try:
+        with caplog.at_level(logging.WARNING, logger="djfapi.auth"):
+            answer = client.get("/me", headers=headers)
+        assert answer.status_code == 200  # the set it has, as the follower keeps it
+        assert "could not reload the revoked tokens" in caplog.text
+
+        revocation.cache.clear()  # never read: nothing to check a token against
+        refused = client.get("/me", headers=headers)
+        assert refused.status_code == 503
+        assert refused.json()["detail"]["code"] == "revocations_unavailable"
     finally:
         revocation.cache.replace({}, {}, time.monotonic())

@@ -242,11 +242,16 @@ async def _reload() -> None:
 
 
 async def _reload_unless_running() -> None:
-    if _reloading.acquire(blocking=False):
-        try:
-            await _reload()
-        finally:
-            _reloading.release()
+    """A request's own reload of a stale set: skipped while another request reloads, and, when the
+    database does not answer, the set is kept as it is (as the follower keeps it)."""
+    if not _reloading.acquire(blocking=False):
+        return
+    try:
+        await _reload()
+    except Exception as error:
+        logger.warning("djfapi.auth: could not reload the revoked tokens: %s", error)
+    finally:
+        _reloading.release()
 
 
 async def _follow(wait: float) -> None:
