@@ -261,7 +261,6 @@ async def _follow(wait: float) -> None:
 
     await asyncio.sleep(wait)  # a loop made for one request ends here, before any connection
     loop = asyncio.get_running_loop()
-    _following.add(loop)
 
     def wake(payload: Any) -> None:
         if payload is None or not apply_message(payload):
@@ -283,6 +282,7 @@ async def _follow(wait: float) -> None:
             name="djfapi-revocations LISTEN",
         )
     try:
+        _following.add(loop)  # from here until the loop ends, requests leave reloading to this task
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll_interval()):
