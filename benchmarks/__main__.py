@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     growth.add_argument("--runs", type=int, default=3, help="rounds; each class's figure is the median of its rounds")
     growth.add_argument("--requests", type=int, default=30, help="timed requests per class and round")
     growth.add_argument("--without-advised-indexes", action="store_true", help="drop the demo's advised indexes")
+    growth.add_argument(
+        "--reseed", action="store_true", help="seed again even where a database holds the same seed already"
+    )
     counts = sub.add_parser("row-counts", help="single-row write costs with and without a row counter (djfapi.counts)")
     counts.add_argument("--rounds", type=int, default=3, help="rounds; each figure is the median of its rounds")
     counts.add_argument("--writes", type=int, default=500, help="timed writes of each kind per round and side")
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "growth":
         from benchmarks.growth import run as run_growth
 
-        return run_growth(args.sizes, args.runs, args.requests, args.without_advised_indexes)
+        return run_growth(args.sizes, args.runs, args.requests, args.without_advised_indexes, args.reseed)
     if args.command == "row-counts":
         from benchmarks.row_counts import run as run_row_counts
 

@@ -7,7 +7,8 @@ PostgreSQL only (``DATABASE_URL``)::
 
 Each size has a database of its own, named after ``DATABASE_URL``'s with the size
 appended (``djfapi_growth_10k``, ``djfapi_growth_100k``, ``djfapi_growth_1m``; created
-when missing), seeded by SQL (``benchmarks.growth_seed``) and served by a uvicorn worker
+when missing), seeded by SQL (``benchmarks.growth_seed``; a seed is kept for the next run
+while nothing it depends on changes, ``--reseed`` to seed again) and served by a uvicorn worker
 of its own: the demo app plus a cursor-paged copy of its companies
 (``benchmarks.growth_app``), with the demo's settings and persistent connections
 (``CONN_MAX_AGE=60``). All sizes are served at once, and each round times every class
@@ -99,12 +100,13 @@ def _use_database(name: str) -> None:
     connection.settings_dict["NAME"] = name
 
 
-def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
-    """Seed ``rows`` companies in the current database; the ids, cursors and offsets the request classes use."""
+def _prepare(rows: int, drop_indexes: bool, reseed: bool = False) -> dict[str, Any]:
+    """Seed ``rows`` companies in the current database (unless it holds this seed already and not
+    ``reseed``); the ids, cursors and offsets the request classes use."""
     from django.core.management import call_command
 
     from benchmarks.growth_app import paged_companies
-    from benchmarks.growth_seed import BIG_TENANT, seed
+    from benchmarks.growth_seed import BIG_TENANT, kept_seed, seed
     from benchmarks.seed import ensure_postgres_database
     from testproject.business.models import Company
 
@@ -114,8 +116,12 @@ def _prepare(rows: int, drop_indexes: bool) -> dict[str, Any]:
     else:
         call_command("migrate", verbosity=0)
     # The seed builds the tables' indexes after the load, and the advisor's trigram index on PostgreSQL.
-    seconds = seed(rows, trigram_index=not drop_indexes)
-    print(f"seeded {rows:,} companies in {seconds:.1f} s", file=sys.stderr, flush=True)
+    seconds: float | None = None
+    if not reseed and kept_seed(rows, trigram_index=not drop_indexes):
+        print(f"kept the seed of {rows:,} companies (same size, SQL and migrations)", file=sys.stderr, flush=True)
+    else:
+        seconds = seed(rows, trigram_index=not drop_indexes)
+        print(f"seeded {rows:,} companies in {seconds:.1f} s", file=sys.stderr, flush=True)
     visible = Company.objects.filter(tenant_id=BIG_TENANT).exclude(status=Company.Status.DELETED)
     tenant_rows = visible.count()
     ordered = visible.order_by("name", "id")
@@ -269,7 +275,7 @@ def table(
         status = by_size[size]["offset at 90%"]["status"]
         refused = " (refused: past max_offset)" if status != 200 else ""
         lines.append(
-            f"- {size:,} rows (big tenant {ctx['tenant_rows']:,} visible, seeded in {ctx['seconds']:.1f} s): "
+            f"- {size:,} rows (big tenant {ctx['tenant_rows']:,} visible, {_seeding(ctx['seconds'])}): "
             f"cursor at 90% / first cursor page = {cursor_ratio:.2f}x, total=true / plain page = {total_ratio:.2f}x, "
             f"offset at 90% = {ctx['offset_90']:,}: {status}{refused}, deepest offset served "
             f"({ctx['deepest']:,}) / plain page = {deepest_ratio:.2f}x"
@@ -277,7 +283,17 @@ def table(
     return "\n".join(lines)
 
 
-def run(sizes: Sequence[int] = DEFAULT_SIZES, runs: int = 3, requests: int = 30, drop_indexes: bool = False) -> int:
+def _seeding(seconds: float | None) -> str:
+    return "the last run's seed, kept" if seconds is None else f"seeded in {seconds:.1f} s"
+
+
+def run(
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    runs: int = 3,
+    requests: int = 30,
+    drop_indexes: bool = False,
+    reseed: bool = False,
+) -> int:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         print("the growth benchmark runs on PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
@@ -292,9 +308,9 @@ def run(sizes: Sequence[int] = DEFAULT_SIZES, runs: int = 3, requests: int = 30,
     urls = {size: parts._replace(path=f"/{database_name(base, size)}").geturl() for size in sizes}
     contexts: dict[int, dict[str, Any]] = {}
     for size in sizes:
-        print(f"seeding {size:,} companies into {database_name(base, size)} ...", file=sys.stderr, flush=True)
+        print(f"{database_name(base, size)}: {size:,} companies ...", file=sys.stderr, flush=True)
         _use_database(database_name(base, size))
-        contexts[size] = _prepare(size, drop_indexes)
+        contexts[size] = _prepare(size, drop_indexes, reseed)
     _use_database(base)
     print(
         f"measuring {len(sizes)} sizes ({runs} runs x {requests} requests per class) ...", file=sys.stderr, flush=True
