@@ -241,15 +241,21 @@ async def _reload() -> None:
     await run_signalled(request_signalling(load))
 
 
-async def _reload_unless_running() -> None:
-    """A request's own reload of a stale set: skipped while another request reloads, and, when the
-    database does not answer, the set is kept as it is (as the follower keeps it)."""
-    if not _reloading.acquire(blocking=False):
-        return
+async def _reload_or_keep() -> None:
+    """Reload; when the database does not answer, keep the last known set (the next try comes at the
+    next interval, from the follower or a request)."""
     try:
         await _reload()
     except Exception as error:
         logger.warning("djfapi.auth: could not reload the revoked tokens: %s", error)
+
+
+async def _reload_unless_running() -> None:
+    """A request's own reload of a stale set, skipped while another request reloads."""
+    if not _reloading.acquire(blocking=False):
+        return
+    try:
+        await _reload_or_keep()
     finally:
         _reloading.release()
 
@@ -288,10 +294,7 @@ async def _follow(wait: float) -> None:
                 async with asyncio.timeout(poll_interval()):
                     await reload_soon.wait()
             reload_soon.clear()
-            try:
-                await _reload()
-            except Exception as error:  # keep the last known set; try again at the next interval
-                logger.warning("djfapi.auth: could not reload the revoked tokens: %s", error)
+            await _reload_or_keep()
     finally:
         _following.discard(loop)
         if listener is not None:
